@@ -1,0 +1,49 @@
+# Two commands matter: `make demo` (a box in a container, ready for pip) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
+# Every directory under molecule/ with a molecule.yml is a scenario; `make molecule SCENARIOS=x`
+# runs a subset.
+SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+.PHONY: venv image wheels lint unit molecule radio test demo demo-destroy bench clean
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+image:
+	@scripts/build-base-image.sh
+
+wheels: venv
+	scripts/fetch-wheels.sh
+
+lint: venv
+	yamllint --strict .
+	ruff check .
+	ansible-lint
+
+unit: venv wheels
+	pytest tests
+
+molecule: venv wheels
+	PIAB_IMAGE=$$(scripts/build-base-image.sh) scripts/run-molecule.sh $(SCENARIOS)
+
+test: lint unit molecule
+
+demo: venv wheels
+	PIAB_IMAGE=$$(scripts/build-base-image.sh) scripts/demo.sh
+
+demo-destroy:
+	scripts/demo.sh --destroy
+
+clean:
+	rm -rf .cache .pytest_cache .ruff_cache
