@@ -1,0 +1,57 @@
+"""The collection as users get it: built by ansible-galaxy, installed, and run by its FQCN."""
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(*command, **kwargs):
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def built_collection(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    result = run(str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out),
+                 str(PROJECT_DIR))
+    assert result.returncode == 0, result.stderr
+    (tarball,) = out.glob("pypi_in_a_box-pi-*.tar.gz")
+    return tarball
+
+
+def test_tarball_ships_the_collection_and_leaves_out_the_development_tree(built_collection):
+    with tarfile.open(built_collection) as archive:
+        names = set(archive.getnames())
+    for shipped in ("galaxy.yml", "MANIFEST.json", "meta/runtime.yml", "playbooks/site.yml",
+                    "roles/pypiserver/meta/argument_specs.yml",
+                    "roles/nginx_cache/meta/argument_specs.yml"):
+        assert shipped in names or any(n.endswith(shipped) for n in names), shipped
+    leaked = [n for n in names if n.split("/")[0] in
+              {"molecule", "tests", ".cache", ".venv", "collections", "benchmarks", ".ci"}]
+    assert not leaked, f"development files in the tarball: {leaked[:5]}"
+
+
+def test_installed_collection_runs_site_playbook_by_fqcn(built_collection, tmp_path):
+    installed = tmp_path / "collections"
+    result = run(str(BIN / "ansible-galaxy"), "collection", "install", "--offline",
+                 "--no-deps", "-p", str(installed), str(built_collection))
+    assert result.returncode == 0, result.stderr
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(installed)}
+    # Outside the checkout, so only the installed copy can satisfy the FQCNs.
+    result = run(str(BIN / "ansible-playbook"), "-i", "pi.local,", "--syntax-check",
+                 "pypi_in_a_box.pi.site", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkout_runs_site_playbook_as_users_type_it():
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_COLLECTIONS_PATH"}
+    result = run(str(BIN / "ansible-playbook"), "site.yml", "-i", "pi.local,", "--syntax-check",
+                 env=env, cwd=PROJECT_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
