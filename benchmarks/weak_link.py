@@ -148,6 +148,14 @@ class WeakLink:
 
     async def _handle(self, c_reader: asyncio.StreamReader,
                       c_writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._proxy(c_reader, c_writer)
+        except asyncio.CancelledError:
+            # Shutting down: asyncio's stream callback would report a cancelled task as an error.
+            c_writer.transport.abort()
+
+    async def _proxy(self, c_reader: asyncio.StreamReader,
+                     c_writer: asyncio.StreamWriter) -> None:
         with self._lock:
             self._stats.connections += 1
         try:

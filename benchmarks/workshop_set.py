@@ -42,13 +42,13 @@ class Target:
 
 
 PLATFORMS = {
-    "manylinux_x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
-    "macos_arm64": ("macosx_14_0_arm64",),
-    "windows_amd64": ("win_amd64",),
+    "manylinux-x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
+    "macos-arm64": ("macosx_14_0_arm64",),
+    "windows-x86_64": ("win_amd64",),
 }
 PYTHONS = ("3.11", "3.12")
 TARGETS = [Target(py, name, plats) for py in PYTHONS for name, plats in PLATFORMS.items()]
-QUICK_TARGETS = [t for t in TARGETS if t.name in ("manylinux_x86_64", "windows_amd64")][:2]
+QUICK_TARGETS = [t for t in TARGETS if t.python == "3.11" and t.name != "macos-arm64"]
 
 
 def pip_download_args(target: Target, projects: list[str], dest: Path) -> list[str]:
@@ -62,7 +62,7 @@ def pip_download_args(target: Target, projects: list[str], dest: Path) -> list[s
 
 
 def _stamp(projects: list[str], targets: list[Target]) -> str:
-    recipe = json.dumps([projects, [t.label for t in targets], [t.pip_platforms for t in targets]])
+    recipe = json.dumps([projects, [(t.python, t.pip_platforms) for t in targets]])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
