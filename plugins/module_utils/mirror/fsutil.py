@@ -1,0 +1,75 @@
+"""Filesystem helpers: atomic, durable replacement of files, and the run lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import MirrorError
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (a power cut must not lose it)."""
+    fd = os.open(str(path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-", suffix="-" + path.name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """atomic_write unless the file already holds exactly ``data``; True when it wrote."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, data)
+    return True
+
+
+def publish(src: Path, dest: Path) -> None:
+    """Atomically move a complete, fsync'd file into its visible place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(src, 0o644)
+    os.replace(src, dest)
+    fsync_dir(dest.parent)
+
+
+@contextlib.contextmanager
+def run_lock(dest: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the mirror so two runs never write the same files."""
+    state = dest / ".state"
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = f"another pypi-mirror run holds {state / 'lock'}; wait for it to finish"
+            raise MirrorError(message) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,73 @@
+"""Core metadata (PEP 566/643): read Requires-Dist, extract METADATA from wheels and sdists."""
+
+from __future__ import annotations
+
+import email.parser
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import BinaryIO, Union
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+Source = Union[Path, bytes]
+
+
+def _open(source: Source) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+
+
+def wheel_metadata(source: Source) -> bytes:
+    """The ``*.dist-info/METADATA`` of a wheel, byte for byte (PEP 658 serves exactly these)."""
+    with _open(source) as handle, zipfile.ZipFile(handle) as archive:
+        candidates = [
+            n for n in archive.namelist()
+            if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+        ]
+        if len(candidates) != 1:
+            raise ValueError(f"wheel has {len(candidates)} top-level .dist-info/METADATA files")
+        return archive.read(candidates[0])
+
+
+def sdist_metadata(source: Source) -> bytes | None:
+    """The top-level PKG-INFO of an sdist, or None (very old sdists may lack it)."""
+    with _open(source) as handle:
+        data = handle.read()
+    try:
+        if data[:2] == b"\x1f\x8b":
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+                for member in archive.getmembers():
+                    if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                        extracted = archive.extractfile(member)
+                        return extracted.read() if extracted else None
+        else:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for name in archive.namelist():
+                    if name.count("/") == 1 and name.endswith("/PKG-INFO"):
+                        return archive.read(name)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError):
+        return None
+    return None
+
+
+def requires_dist(metadata: bytes, sdist: bool = False) -> list[Requirement]:
+    """Parse Requires-Dist; invalid lines are skipped (pip does the same with a warning).
+
+    For an sdist whose metadata is older than 2.2 or marks Requires-Dist as Dynamic, the
+    field says nothing reliable; it is used anyway because it is all we have without a build.
+    """
+    message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+    result = []
+    for line in message.get_all("Requires-Dist") or []:
+        try:
+            result.append(Requirement(str(line)))
+        except InvalidRequirement:
+            continue
+    return result
+
+
+def metadata_name(metadata: bytes) -> str:
+    message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+    return canonicalize_name(str(message.get("Name", "")))

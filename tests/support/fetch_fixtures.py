@@ -1,0 +1,81 @@
+"""Fetch, once, the real distributions the local test upstream serves.
+
+The set is small but covers what the mirror must get right: several releases of one project
+where the newest needs a newer Python (click 8.3 needs >=3.10, 8.1.8 does not), an environment
+marker (click needs colorama only on Windows), a compiled project with per-platform wheels plus
+its sdist (markupsafe), a dependency (jinja2 -> markupsafe) with an extra that must not be
+followed (jinja2[i18n] -> Babel, deliberately absent), an sdist-only project (docopt), two
+releases of a pure wheel (idna) and one bigger file (pygments, ~1.2 MB) so that kill/resume
+tests can cut a file in the middle.
+
+Run directly (``python tests/support/fetch_fixtures.py``) or let the test session call
+:func:`ensure_fixtures`; a stamp file makes later calls free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_DIR = ROOT / ".cache" / "mirror-fixtures"
+
+PURE_WHEELS = [
+    "click==8.1.8",
+    "click==8.3.1",
+    "colorama==0.4.6",
+    "idna==3.9",
+    "idna==3.10",
+    "jinja2==3.1.6",
+    "pygments==2.19.1",
+]
+SDISTS = ["docopt==0.6.2", "markupsafe==3.0.3"]
+COMPILED = "markupsafe==3.0.3"
+COMPILED_PYTHONS = ["3.9", "3.11"]
+# pip expands none of these by itself, so list the tags PyPI actually publishes.
+COMPILED_PLATFORMS = [
+    ["win_amd64"],
+    ["macosx_11_0_arm64"],
+    ["macosx_10_13_x86_64", "macosx_10_9_x86_64"],
+    ["manylinux_2_17_x86_64", "manylinux2014_x86_64"],
+    ["manylinux_2_17_aarch64", "manylinux2014_aarch64"],
+]
+
+
+def _stamp() -> Path:
+    spec = repr((PURE_WHEELS, SDISTS, COMPILED, COMPILED_PYTHONS, COMPILED_PLATFORMS))
+    return FIXTURE_DIR / f".complete-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+
+
+def _pip(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(FIXTURE_DIR),
+         *args],
+        check=True,
+    )
+
+
+def ensure_fixtures() -> Path:
+    """Return the directory of fixture files, downloading them from PyPI the first time."""
+    if _stamp().exists():
+        return FIXTURE_DIR
+    FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
+    # One pip call per pin: pip refuses two versions of one project in a single call.
+    for pin in PURE_WHEELS:
+        _pip("--only-binary=:all:", pin)
+    for pin in SDISTS:
+        _pip("--no-binary=:all:", pin)
+    for python in COMPILED_PYTHONS:
+        abi = "cp" + python.replace(".", "")
+        for platforms in COMPILED_PLATFORMS:
+            plat_args = [arg for plat in platforms for arg in ("--platform", plat)]
+            _pip("--only-binary=:all:", "--python-version", python, "--implementation", "cp",
+                 "--abi", abi, *plat_args, COMPILED)
+    _stamp().touch()
+    return FIXTURE_DIR
+
+
+if __name__ == "__main__":
+    print(ensure_fixtures())
