@@ -1,0 +1,133 @@
+#!/bin/sh
+# PID 1 of the radio test VM (see radio_build.py). Runs the whole scenario once and powers off:
+#   box:    hostapd + dnsmasq with the configs the roles rendered, busybox httpd with the page,
+#           on simulated radio wlan0 in the initial network namespace;
+#   good:   wpa_supplicant with the right passphrase on its own radio in namespace "good",
+#           then DHCP, DNS through the leased server, HTTP to the box's name;
+#   wrong:  wpa_supplicant with a wrong passphrase in namespace "wrong", then DHCP.
+# Results are lines "RADIO-TEST: ..." on the console; the host test (test_radio.py) judges them,
+# this script only reports what it sees. Logs follow as "RADIO-LOG <name>: ...".
+# No `set -e`: a failing step must still reach the log dump and the power-off.
+
+export PATH=/usr/sbin:/usr/bin:/bb
+/usr/bin/busybox mkdir -p /bb
+/usr/bin/busybox --install -s /bb
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /var/lib/misc /etc/netns/good /etc/netns/wrong
+
+say() { echo "RADIO-TEST: $*"; }
+
+dump_log() {  # name file
+    [ -f "$2" ] && sed "s/^/RADIO-LOG $1: /" "$2"
+}
+
+finish() {
+    for f in /tmp/*.log; do dump_log "$(basename "$f" .log)" "$f"; done
+    dump_log dnsmasq.leases /var/lib/misc/dnsmasq.leases
+    say done
+    sync
+    # With qemu's -no-reboot a reboot ends the VM, no ACPI needed.
+    reboot -f
+    sleep 10
+}
+
+# wait_for SECONDS FILE PATTERN: poll a log file for an extended regex.
+wait_for() {
+    i=0
+    while [ "$i" -lt "$(($1 * 5))" ]; do
+        grep -Eq "$3" "$2" 2>/dev/null && return 0
+        usleep 200000
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# shellcheck disable=SC1091
+. /etc/radio/radio.env
+say "boot kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
+
+# --- radios ---------------------------------------------------------------------------------
+modprobe mac80211_hwsim radios=3 >/tmp/modprobe.log 2>&1
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ -e /sys/class/net/wlan2 ] && break
+    usleep 200000
+done
+say "radios $(ls /sys/class/ieee80211 | tr '\n' ' ')"
+phy_of() { cat "/sys/class/net/$1/phy80211/name"; }
+for ns in good wrong; do
+    ip netns add "$ns"
+    : >"/etc/netns/$ns/resolv.conf"
+    ip -n "$ns" link set lo up
+done
+# `ip link set netns` refuses wireless devices: the whole phy moves.
+iw phy "$(phy_of wlan1)" set netns name good
+iw phy "$(phy_of wlan2)" set netns name wrong
+
+# --- box side -------------------------------------------------------------------------------
+ip link set lo up
+ip addr add "$RADIO_BOX_ADDRESS/$RADIO_BOX_PREFIX" dev "$RADIO_AP_INTERFACE"
+hostapd -B -P /run/hostapd.pid -f /tmp/hostapd.log /etc/radio/hostapd.conf >/tmp/hostapd.out 2>&1
+if wait_for 20 /tmp/hostapd.log 'AP-ENABLED'; then
+    say "ap enabled"
+else
+    say "ap failed"
+    finish
+fi
+dnsmasq --conf-file=/etc/radio/dnsmasq.conf --log-facility=/tmp/dnsmasq.log >/tmp/dnsmasq.out 2>&1 \
+    && say "dnsmasq started" || say "dnsmasq failed exit=$?"
+httpd -p "$RADIO_BOX_ADDRESS:80" -h /www && say "httpd started"
+
+# --- client with the right passphrase ------------------------------------------------------
+ip netns exec good wpa_supplicant -B -i wlan1 -c /etc/radio/client-good.conf \
+    -f /tmp/wpa-good.log >/tmp/wpa-good.out 2>&1
+if wait_for 40 /tmp/wpa-good.log 'CTRL-EVENT-CONNECTED'; then
+    say "associated ok"
+    status=$(ip netns exec good wpa_cli -p /run/wpa_supplicant-good -i wlan1 status)
+    say "status $(echo "$status" | grep -E '^(wpa_state|key_mgmt|pairwise_cipher|group_cipher)=' \
+        | tr '\n' ' ')"
+    say "status ssid=$(echo "$status" | sed -n 's/^ssid=//p')"
+else
+    say "associated failed"
+fi
+
+RADIO_CLIENT=good ip netns exec good \
+    udhcpc -i wlan1 -f -q -n -t 5 -T 3 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-good.log 2>&1 \
+    || say "lease good none"
+
+if [ -s /etc/netns/good/resolv.conf ]; then
+    answer=$(ip netns exec good getent ahostsv4 "$RADIO_BOX_NAME" | awk 'NR == 1 { print $1 }')
+    say "resolve $RADIO_BOX_NAME ${answer:-none}"
+    # curl asks for A and AAAA (getaddrinfo AF_UNSPEC), like a laptop's pip would.
+    # wget -T crashes in busybox 1.35; curl has its own timeouts.
+    http=$(ip netns exec good curl -sS --connect-timeout 10 --max-time 20 -o /tmp/page.html \
+        -w '%{http_code} %{remote_ip}' "http://$RADIO_BOX_NAME/" 2>/tmp/curl-good.log)
+    say "http $http sha256=$(sha256sum /tmp/page.html 2>/dev/null | cut -d' ' -f1)"
+else
+    say "resolve $RADIO_BOX_NAME skipped (no DNS server from the lease)"
+fi
+
+# --- client with a wrong passphrase --------------------------------------------------------
+ip netns exec wrong wpa_supplicant -B -i wlan2 -c /etc/radio/client-wrong.conf \
+    -f /tmp/wpa-wrong.log >/tmp/wpa-wrong.out 2>&1
+if wait_for 40 /tmp/wpa-wrong.log 'reason=WRONG_KEY|4-Way Handshake failed|CTRL-EVENT-CONNECTED'; then
+    reason=$(grep -Eo 'reason=WRONG_KEY|4-Way Handshake failed' /tmp/wpa-wrong.log | head -n1)
+    say "wrong-key refused ${reason:-no}"
+else
+    say "wrong-key refused no (nothing within 40 s)"
+fi
+if grep -q 'CTRL-EVENT-CONNECTED' /tmp/wpa-wrong.log; then
+    say "wrong-key connected yes"
+else
+    say "wrong-key connected no"
+fi
+RADIO_CLIENT=wrong ip netns exec wrong \
+    udhcpc -i wlan2 -f -q -n -t 3 -T 2 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-wrong.log 2>&1 \
+    || say "lease wrong none"
+
+say "box leases $(awk '{ print $3 }' /var/lib/misc/dnsmasq.leases 2>/dev/null | tr '\n' ' ')"
+finish

@@ -1,0 +1,19 @@
+#!/bin/sh
+# udhcpc's event script inside the VM: configure the lease in the client's namespace and report
+# it. Runs under `ip netns exec NS`, where /etc/resolv.conf is /etc/netns/NS/resolv.conf.
+case "$1" in
+bound | renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    : >/etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+    [ -n "$domain" ] && echo "search $domain" >>/etc/resolv.conf
+    echo "RADIO-TEST: lease $RADIO_CLIENT $ip"
+    echo "RADIO-TEST: lease-options $RADIO_CLIENT router=$router dns=$dns domain=$domain"
+    ;;
+leasefail | nak)
+    echo "udhcpc: $1 on $interface" >&2
+    ;;
+esac
+exit 0
