@@ -204,6 +204,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        try:
+            self._get()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away; that is its right
+
+    def _get(self) -> None:
         up = self.upstream
         path = unquote(urlsplit(self.path).path)
         record = {"path": self.path, "range": self.headers.get("Range"),

@@ -174,7 +174,7 @@ def _print_summary(result: dict) -> None:
             f"{len(result['projects'])} projects, {result['files']} files: "
             f"{result['downloaded']['count']} downloaded "
             f"({result['downloaded']['bytes'] / 1e6:.1f} MB), "
-            f"{result['skipped']['count']} already present, {result['failed']['count']} failed; "
+            f"{result['present']['count']} already present, {result['missing']['count']} missing; "
             f"mirror size {result['mirror_size'] / 1e6:.1f} MB",
             file=out,
         )

@@ -313,8 +313,10 @@ class _Run:
             "downloaded": {"count": len(downloaded),
                            "bytes": sum(o.file.size or 0 for o in downloaded)},
             "received_bytes": sum(o.received for o in outcomes),
-            "skipped": {"count": len(present), "bytes": sum(f.size or 0 for f in present)},
-            "failed": {"count": len(failures), "bytes": sum(o.file.size or 0 for o in failed)},
+            # Not "skipped": Ansible would report the task as skipped.
+            "present": {"count": len(present), "bytes": sum(f.size or 0 for f in present)},
+            # Not "failed": Ansible reads that key as the task's own failure flag.
+            "missing": {"count": len(failures), "bytes": sum(o.file.size or 0 for o in failed)},
             "failures": failures,
             "warnings": list(selection.unsatisfied),
             "rejected": [{"project": r.project, "file": r.filename, "reason": r.reason}

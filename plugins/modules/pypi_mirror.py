@@ -1,0 +1,301 @@
+#!/usr/bin/python
+"""Ansible module pypi_in_a_box.pi.pypi_mirror: a thin wrapper around the mirror engine."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pypi_mirror
+short_description: Mirror selected projects and their dependencies from a Python package index
+version_added: "0.1.0"
+description:
+  - Downloads a filtered, dependency-complete mirror of a simple index (PyPI by default) into
+    O(dest) and writes a static index there that pip and uv can use offline
+    (PEP 503 HTML with sha256 fragments, data-requires-python and data-yanked; PEP 691 JSON
+    api-version 1.1; PEP 658/714 C(<file>.metadata) files).
+  - Selection is per target environment, the matrix O(python_versions) x O(platforms).
+    Environment markers and extras of dependencies are evaluated per target, and each project
+    keeps the releases whose files a client on that target can install (wheel tags computed
+    with C(packaging.tags), requires-python honoured).
+  - Downloads run in parallel, resume at the byte level (C(Range) + C(If-Range)) after a cut
+    connection or a killed run, and are verified against the upstream sha256 before they
+    become visible. Partial files live in C(<dest>/.partial/), never served.
+  - Layout written under O(dest) - C(simple/index.html), C(simple/index.json),
+    C(simple/<project>/index.html), C(simple/<project>/index.json),
+    C(files/<project>/<filename>) and C(files/<project>/<filename>.metadata). Names starting
+    with a dot (C(.partial), C(.state)) are internal.
+  - Needs the Python packages C(packaging) and C(requests) on the target
+    (Debian C(python3-packaging) and C(python3-requests)).
+author:
+  - PyPI in a box contributors
+options:
+  dest:
+    description: Directory of the mirror; created when missing.
+    type: path
+    required: true
+  packages:
+    description:
+      - Requirement strings such as C(django>=4.2,<5) or C(requests[socks]).
+    type: list
+    elements: str
+    default: []
+  requirements_files:
+    description:
+      - Paths (on the target) of pip-style requirements files; comments and nested C(-r) work,
+        other pip options are refused.
+    type: list
+    elements: path
+    default: []
+  index_url:
+    description: Upstream simple index. PEP 691 JSON is used when offered, else PEP 503 HTML.
+    type: str
+    default: https://pypi.org/simple/
+  extra_index_urls:
+    description: More indexes (for example piwheels); for a file name the first index wins.
+    type: list
+    elements: str
+    default: []
+  allowed_hosts:
+    description:
+      - Hosts besides the index hosts that files may be downloaded from
+        (C(files.pythonhosted.org) is allowed automatically with pypi.org).
+    type: list
+    elements: str
+    default: []
+  python_versions:
+    description: Target CPython versions as C(MAJOR.MINOR), 3.7 to 3.20.
+    type: list
+    elements: str
+    default: ["3.10", "3.11", "3.12", "3.13"]
+  platforms:
+    description:
+      - Target platforms.
+      - C(windows-x86_64) (win_amd64), C(windows-arm64) (win_arm64), C(windows-x86) (win32).
+      - C(macos-arm64), C(macos-x86_64) (macosx_*_<arch> up to macOS 15, and universal2).
+      - C(manylinux-x86_64), C(manylinux-aarch64) (glibc Linux, manylinux up to glibc 2.39).
+      - C(musllinux-x86_64), C(musllinux-aarch64) (musl Linux such as Alpine).
+      - C(linux-aarch64), C(linux-armv7l) (Raspberry Pi OS 64/32-bit - manylinux plus the
+        plain C(linux_<arch>) tags piwheels uses).
+    type: list
+    elements: str
+    default: [windows-x86_64, macos-arm64, macos-x86_64, manylinux-x86_64, manylinux-aarch64]
+  package_types:
+    description:
+      - Which files to keep. With both, wheels are kept and the sdist only where a target has
+        no compatible wheel.
+    type: list
+    elements: str
+    choices: [wheel, sdist]
+    default: [wheel, sdist]
+  dependencies:
+    description: Mirror the dependency closure of O(packages) too.
+    type: bool
+    default: true
+  releases:
+    description:
+      - Releases per requirement and target - C(latest) matching, C(all) matching, or a
+        count N of the newest matching.
+    type: str
+    default: latest
+  prereleases:
+    description: Consider pre-releases (they are also used when a specifier asks for one).
+    type: bool
+    default: false
+  max_file_size:
+    description: Skip files larger than this many bytes (as the index announces them).
+    type: int
+  concurrency:
+    description: Parallel downloads (connections reused within one session).
+    type: int
+    default: 12
+  timeout:
+    description: Seconds to wait for a connection or for the next bytes.
+    type: float
+    default: 30
+  retries:
+    description: Attempts without progress before a file is given up.
+    type: int
+    default: 5
+  allow_partial:
+    description:
+      - Succeed even when some files or projects could not be mirrored (they are listed in
+        RV(failures)). By default the task fails, after writing an index of what is complete.
+    type: bool
+    default: false
+  prune:
+    description: Delete mirrored files of the listed projects that the selection no longer names.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Resolves the selection and reports what would be downloaded and its size.
+  diff_mode:
+    support: none
+notes:
+  - Idempotent - a run with nothing new downloads nothing and reports C(changed=false).
+  - Files of earlier runs stay (and stay listed) unless O(prune=true).
+"""
+
+EXAMPLES = r"""
+- name: Mirror Django and requests for the workshop laptops
+  pypi_in_a_box.pi.pypi_mirror:
+    dest: /srv/pypi/mirror
+    packages:
+      - django>=4.2,<6
+      - requests
+    python_versions: ["3.11", "3.12", "3.13"]
+
+- name: Add the Raspberry Pi itself as a target, from PyPI and piwheels
+  pypi_in_a_box.pi.pypi_mirror:
+    dest: /srv/pypi/mirror
+    requirements_files: [/etc/pypi-mirror/workshop.txt]
+    extra_index_urls: [https://www.piwheels.org/simple/]
+    allowed_hosts: [archive1.piwheels.org]
+    platforms: [windows-x86_64, macos-arm64, manylinux-x86_64, linux-aarch64]
+
+- name: Will it fit on the SD card?
+  pypi_in_a_box.pi.pypi_mirror:
+    dest: /srv/pypi/mirror
+    packages: [numpy, pandas]
+  check_mode: true
+  register: plan
+"""
+
+RETURN = r"""
+complete:
+  description: Whether everything selected is mirrored.
+  returned: always
+  type: bool
+projects:
+  description: Projects (normalized names) in the selection, dependencies included.
+  returned: always
+  type: list
+  elements: str
+  sample: [click, colorama, jinja2, markupsafe]
+files:
+  description: Number of files in the selection.
+  returned: always
+  type: int
+downloaded:
+  description: Files fetched by this run, and their bytes.
+  returned: always
+  type: dict
+  sample: {count: 16, bytes: 1785074}
+present:
+  description: Selected files already present and verified (skipped), and their bytes.
+  returned: always
+  type: dict
+  sample: {count: 0, bytes: 0}
+missing:
+  description: Number of failures (files and projects), and the bytes of files that failed.
+  returned: always
+  type: dict
+  sample: {count: 0, bytes: 0}
+received_bytes:
+  description: Bytes received from the network, re-downloads after a hash mismatch included.
+  returned: always
+  type: int
+would_download:
+  description: In check mode, what a real run would download (count, bytes, file list).
+  returned: when check_mode
+  type: dict
+mirror_size:
+  description: Total bytes under C(<dest>/files).
+  returned: always
+  type: int
+failures:
+  description: One entry per failure with C(project), C(file) (or null) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+warnings_unsatisfied:
+  description: Requirements no release satisfies on some target (not fatal).
+  returned: always
+  type: list
+  elements: str
+rejected:
+  description: Upstream entries refused as unsafe (hostile filename, foreign host, no hash).
+  returned: always
+  type: list
+  elements: dict
+targets:
+  description: Target labels, for example C(cp311-windows-x86_64).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback  # noqa: E402  (Ansible keeps the docs first)
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+
+try:
+    from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine
+    from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.errors import (
+        MirrorError,
+    )
+except ImportError:  # packaging or requests missing on the target
+    IMPORT_ERROR = traceback.format_exc()
+    engine = None
+else:
+    IMPORT_ERROR = None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            packages=dict(type="list", elements="str", default=[]),
+            requirements_files=dict(type="list", elements="path", default=[]),
+            index_url=dict(type="str", default="https://pypi.org/simple/"),
+            extra_index_urls=dict(type="list", elements="str", default=[]),
+            allowed_hosts=dict(type="list", elements="str", default=[]),
+            python_versions=dict(type="list", elements="str",
+                                 default=["3.10", "3.11", "3.12", "3.13"]),
+            platforms=dict(type="list", elements="str",
+                           default=["windows-x86_64", "macos-arm64", "macos-x86_64",
+                                    "manylinux-x86_64", "manylinux-aarch64"]),
+            package_types=dict(type="list", elements="str", choices=["wheel", "sdist"],
+                               default=["wheel", "sdist"]),
+            dependencies=dict(type="bool", default=True),
+            releases=dict(type="str", default="latest"),
+            prereleases=dict(type="bool", default=False),
+            max_file_size=dict(type="int"),
+            concurrency=dict(type="int", default=12),
+            timeout=dict(type="float", default=30),
+            retries=dict(type="int", default=5),
+            allow_partial=dict(type="bool", default=False),
+            prune=dict(type="bool", default=False),
+        ),
+        required_one_of=[("packages", "requirements_files")],
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("packaging and requests"),
+                         exception=IMPORT_ERROR)
+    params = module.params
+    options = engine.Options(**{key: params[key] for key in (
+        "dest", "packages", "requirements_files", "index_url", "extra_index_urls",
+        "allowed_hosts", "python_versions", "platforms", "package_types", "dependencies",
+        "releases", "prereleases", "max_file_size", "concurrency", "timeout", "retries",
+        "allow_partial", "prune")})
+    try:
+        result = engine.run(options, check_mode=module.check_mode)
+    except MirrorError as exc:
+        module.fail_json(msg=f"pypi_mirror: {exc}", changed=False)
+    for warning in result["warnings"]:
+        module.warn(warning)
+    result["warnings_unsatisfied"] = result.pop("warnings")
+    if not result["complete"] and not params["allow_partial"]:
+        reasons = "; ".join(f["reason"] for f in result["failures"][:5])
+        module.fail_json(
+            msg=f"pypi_mirror: {len(result['failures'])} failures, the mirror is incomplete "
+            f"(set allow_partial=true to accept): {reasons}",
+            **result,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
