@@ -1,0 +1,79 @@
+"""Fixtures of the mirror tests: real distributions, a local upstream, ways to run the mirror."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import download, engine
+from tests.support.fetch_fixtures import ensure_fixtures
+from tests.support.upstream import Upstream
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / "scripts" / "pypi-mirror"
+TWO_PYTHONS = ["3.9", "3.11"]
+
+
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    return ensure_fixtures()
+
+
+@pytest.fixture
+def upstream(fixture_dir):
+    # pygments offers no PEP 658 metadata, so its METADATA must come out of the wheel.
+    with Upstream(fixture_dir, no_metadata_projects=["pygments"]) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    """Retries in tests back off for milliseconds, not seconds (the logic is the same)."""
+    monkeypatch.setattr(download, "BACKOFF_BASE", 0.01)
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """Run the engine in-process: mirror(upstream, *requirements, **options) -> result."""
+
+    def run(upstream, *packages, check_mode=False, dest=None, **options):
+        options.setdefault("python_versions", TWO_PYTHONS)
+        opts = engine.Options(dest=str(dest or tmp_path / "mirror"), packages=list(packages),
+                              index_url=upstream.index_url, **options)
+        return engine.run(opts, check_mode=check_mode)
+
+    return run
+
+
+def clean_env() -> dict:
+    """The environment for real clients: no pip/uv configuration from this machine leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["UV_NO_CONFIG"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def run_cli(*args: str, timeout: float = 120) -> tuple:
+    """Run scripts/pypi-mirror --json ...; returns (exit code, parsed JSON or None, stderr)."""
+    proc = subprocess.run([sys.executable, str(CLI), "--json", *args], capture_output=True,
+                          text=True, timeout=timeout, env=clean_env())
+    try:
+        result = json.loads(proc.stdout) if proc.stdout.strip() else None
+    except ValueError:
+        result = None
+    return proc.returncode, result, proc.stderr
+
+
+def tree(root: Path) -> dict:
+    """Every visible file under root (relative path -> bytes); dot-names are internal."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    }
