@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import download, engine
+
 from tests.support.fetch_fixtures import ensure_fixtures
 from tests.support.upstream import Upstream
 

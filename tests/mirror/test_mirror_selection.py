@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
-
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine, targets
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.errors import (
     MirrorInputError,
@@ -20,6 +16,9 @@ from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.upstream i
     DistFile,
     check_filename,
 )
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 
 def target(python: str, platform: str) -> targets.Target:

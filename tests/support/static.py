@@ -7,6 +7,7 @@ never served.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,10 @@ def _wants_json(accept: str) -> bool:
 class _Handler(SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
+
+    def handle(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
 
     def send_head(self):
         path = unquote(urlsplit(self.path).path)
