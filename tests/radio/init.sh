@@ -20,7 +20,10 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /var/lib/misc /etc/netns/good /etc/netns/wrong
 
-say() { echo "RADIO-TEST: $*"; }
+say() {
+    echo "RADIO-TEST: $*"
+    echo "$(cut -d' ' -f1 /proc/uptime) $*" >>/tmp/timeline.log
+}
 
 dump_log() {  # name file
     [ -f "$2" ] && sed "s/^/RADIO-LOG $1: /" "$2"
@@ -88,7 +91,7 @@ ip netns exec good wpa_supplicant -B -i wlan1 -c /etc/radio/client-good.conf \
 if wait_for 40 /tmp/wpa-good.log 'CTRL-EVENT-CONNECTED'; then
     say "associated ok"
     status=$(ip netns exec good wpa_cli -p /run/wpa_supplicant-good -i wlan1 status)
-    say "status $(echo "$status" | grep -E '^(wpa_state|key_mgmt|pairwise_cipher|group_cipher)=' \
+    say "status wpa $(echo "$status" | grep -E '^(wpa_state|key_mgmt|pairwise_cipher|group_cipher)=' \
         | tr '\n' ' ')"
     say "status ssid=$(echo "$status" | sed -n 's/^ssid=//p')"
 else
@@ -115,8 +118,13 @@ fi
 ip netns exec wrong wpa_supplicant -B -i wlan2 -c /etc/radio/client-wrong.conf \
     -f /tmp/wpa-wrong.log >/tmp/wpa-wrong.out 2>&1
 if wait_for 40 /tmp/wpa-wrong.log 'reason=WRONG_KEY|4-Way Handshake failed|CTRL-EVENT-CONNECTED'; then
-    reason=$(grep -Eo 'reason=WRONG_KEY|4-Way Handshake failed' /tmp/wpa-wrong.log | head -n1)
-    say "wrong-key refused ${reason:-no}"
+    if grep -q 'reason=WRONG_KEY' /tmp/wpa-wrong.log; then
+        say "wrong-key refused reason=WRONG_KEY"
+    elif grep -q '4-Way Handshake failed' /tmp/wpa-wrong.log; then
+        say "wrong-key refused 4-way-handshake-failed"
+    else
+        say "wrong-key refused no"
+    fi
 else
     say "wrong-key refused no (nothing within 40 s)"
 fi
@@ -129,5 +137,8 @@ RADIO_CLIENT=wrong ip netns exec wrong \
     udhcpc -i wlan2 -f -q -n -t 3 -T 2 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-wrong.log 2>&1 \
     || say "lease wrong none"
 
-say "box leases $(awk '{ print $3 }' /var/lib/misc/dnsmasq.leases 2>/dev/null | tr '\n' ' ')"
+say "wrong-key mac $(ip netns exec wrong cat /sys/class/net/wlan2/address)"
+say "good mac $(ip netns exec good cat /sys/class/net/wlan1/address)"
+# dnsmasq's lease file: expiry MAC IP hostname client-id
+say "box leases $(awk '{ print $3 "=" $2 }' /var/lib/misc/dnsmasq.leases 2>/dev/null | tr '\n' ' ')"
 finish

@@ -9,8 +9,10 @@ bound | renew)
     : >/etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
     [ -n "$domain" ] && echo "search $domain" >>/etc/resolv.conf
-    echo "RADIO-TEST: lease $RADIO_CLIENT $ip"
-    echo "RADIO-TEST: lease-options $RADIO_CLIENT router=$router dns=$dns domain=$domain"
+    # To the console: udhcpc's own output goes to a log file.
+    echo "RADIO-TEST: lease $RADIO_CLIENT $ip" >/dev/console
+    echo "RADIO-TEST: lease-options $RADIO_CLIENT router=$router dns=$dns domain=$domain" \
+        >/dev/console
     ;;
 leasefail | nak)
     echo "udhcpc: $1 on $interface" >&2
