@@ -312,7 +312,11 @@ class _Handler(BaseHTTPRequestHandler):
         record["status"] = status
         if self.command == "HEAD":
             return
-        cut_after = int(fault.split(":", 1)[1]) if fault and fault.startswith("cut:") else None
+        # "cut:N" drops the connection after N body bytes; "cutswap:N" also replaces the file
+        # by what the index announces right after (an upstream that changed mid-download).
+        cut_after = None
+        if fault and fault.startswith(("cut:", "cutswap:")):
+            cut_after = int(fault.split(":", 1)[1])
         sent = 0
         try:
             while sent < len(body):
@@ -322,6 +326,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(piece)
                     self._count(filename, len(piece))
                     self.wfile.flush()
+                    if fault.startswith("cutswap:"):
+                        with up._lock:
+                            up.content[filename] = up.announced[filename]
+                            up.mtime[filename] += 1000
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return

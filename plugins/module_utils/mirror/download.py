@@ -187,6 +187,10 @@ class Downloader:
                                         timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Retryable(f"connection failed: {exc}", False) from None
+        # urllib3 2 would drop the bytes of a short last read with IncompleteRead; we check the
+        # length ourselves, so keep every byte that arrived and resume right after it.
+        with contextlib.suppress(AttributeError):
+            response.raw.enforce_content_length = False
         with contextlib.closing(response):
             return self._receive(file, response, part, side, offset, limit)
 
