@@ -30,7 +30,8 @@ from .errors import DownloadError
 from .fsutil import atomic_write, publish
 from .upstream import DistFile
 
-CHUNK = 64 * 1024
+# Small reads: a SIGKILL loses at most one unwritten chunk per connection.
+CHUNK = 16 * 1024
 FSYNC_EVERY = 8 * 1024 * 1024  # bound what a power cut can lose of a big partial
 BACKOFF_BASE = 0.2
 BACKOFF_MAX = 10.0
