@@ -98,6 +98,11 @@ else
     say "associated failed"
 fi
 
+# The second laptop, with a wrong passphrase, tries to join while the first one works: its
+# refusal takes ~10 s of handshake retries, which overlap with the DHCP, DNS and HTTP steps.
+ip netns exec wrong wpa_supplicant -B -i wlan2 -c /etc/radio/client-wrong.conf \
+    -f /tmp/wpa-wrong.log >/tmp/wpa-wrong.out 2>&1
+
 RADIO_CLIENT=good ip netns exec good \
     udhcpc -i wlan1 -f -q -n -t 5 -T 3 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-good.log 2>&1 \
     || say "lease good none"
@@ -114,9 +119,7 @@ else
     say "resolve $RADIO_BOX_NAME skipped (no DNS server from the lease)"
 fi
 
-# --- client with a wrong passphrase --------------------------------------------------------
-ip netns exec wrong wpa_supplicant -B -i wlan2 -c /etc/radio/client-wrong.conf \
-    -f /tmp/wpa-wrong.log >/tmp/wpa-wrong.out 2>&1
+# --- client with a wrong passphrase (started above) -----------------------------------------
 if wait_for 40 /tmp/wpa-wrong.log 'reason=WRONG_KEY|4-Way Handshake failed|CTRL-EVENT-CONNECTED'; then
     if grep -q 'reason=WRONG_KEY' /tmp/wpa-wrong.log; then
         say "wrong-key refused reason=WRONG_KEY"

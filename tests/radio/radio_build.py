@@ -447,13 +447,18 @@ def build_vm() -> Path:
     with cache_lock():
         kernel_package = resolve_kernel_package()
         rootfs_key = recipe_key(SUITE, MIRROR, PACKAGES, kernel_package, build_rootfs)
-        rootfs = cached_stage("rootfs", rootfs_key, lambda d: build_rootfs(d, kernel_package))
         base_key = recipe_key(
             rootfs_key, BINARIES, DATA_FILES, MODULES, MODULE_DIRS, build_base, copy_path,
             resolve_in_root, shared_libraries, module_closure, extract_vmlinux, write_cpio,
             tree_entries,
         )  # fmt: skip
-        return cached_stage("base", base_key, lambda d: build_base(d, rootfs))
+
+        def build_base_stage(dest: Path) -> None:
+            # The rootfs is only needed (and built) when the base archive must be rebuilt.
+            rootfs = cached_stage("rootfs", rootfs_key, lambda d: build_rootfs(d, kernel_package))
+            build_base(dest, rootfs)
+
+        return cached_stage("base", base_key, build_base_stage)
 
 
 def render_configs(dest: Path) -> None:
