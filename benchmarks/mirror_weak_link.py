@@ -59,6 +59,7 @@ from workshop_set import (
     Target,
     fetch,
     pip_download_args,
+    pip_env,
     upstream_dir,
 )
 
@@ -93,10 +94,7 @@ def log(msg: str) -> None:
 
 def clean_pip_env(cache: Path) -> dict[str, str]:
     """pip with no site/user config (this machine's pip.conf adds extra indexes and find-links)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=str(cache),
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_PROGRESS_BAR="off")
-    return env
+    return pip_env(cache)
 
 
 class Upstream:

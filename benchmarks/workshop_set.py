@@ -10,12 +10,18 @@ benchmarks serve. A stamp file named after the recipe makes a second call a no-o
 from __future__ import annotations
 
 import argparse
+import email.parser
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache"
@@ -40,11 +46,24 @@ class Target:
     def label(self) -> str:
         return f"cp{self.python.replace('.', '')}-{self.name}"
 
+    def marker_env(self) -> dict[str, str]:
+        """The marker values of such a machine (pip download evaluates them for its host)."""
+        system, sys_platform, machine, os_name = MARKERS[self.name]
+        return {"python_version": self.python, "python_full_version": f"{self.python}.0",
+                "implementation_name": "cpython", "platform_python_implementation": "CPython",
+                "sys_platform": sys_platform, "platform_system": system,
+                "platform_machine": machine, "os_name": os_name, "extra": ""}
+
 
 PLATFORMS = {
     "manylinux-x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
     "macos-arm64": ("macosx_14_0_arm64",),
     "windows-x86_64": ("win_amd64",),
+}
+MARKERS = {
+    "manylinux-x86_64": ("Linux", "linux", "x86_64", "posix"),
+    "macos-arm64": ("Darwin", "darwin", "arm64", "posix"),
+    "windows-x86_64": ("Windows", "win32", "AMD64", "nt"),
 }
 PYTHONS = ("3.11", "3.12")
 TARGETS = [Target(py, name, plats) for py in PYTHONS for name, plats in PLATFORMS.items()]
@@ -61,8 +80,22 @@ def pip_download_args(target: Target, projects: list[str], dest: Path) -> list[s
     return [*args, *projects]
 
 
+def pip_env(cache: Path | None = None) -> dict[str, str]:
+    """pip without this machine's config (extra indexes, find-links, constraints) but with its
+    CA bundle (HTTPS to PyPI may go through an egress proxy with its own CA)."""
+    cert = os.environ.get("PIP_CERT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PIP_PROGRESS_BAR="off")
+    if cert:
+        env["PIP_CERT"] = cert
+    if cache is not None:
+        env["PIP_CACHE_DIR"] = str(cache)
+    return env
+
+
 def _stamp(projects: list[str], targets: list[Target]) -> str:
-    recipe = json.dumps([projects, [(t.python, t.pip_platforms) for t in targets]])
+    recipe = json.dumps([projects, [(t.python, t.pip_platforms) for t in targets], "markers-1"])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -76,9 +109,44 @@ def fetch(dest: Path, projects: list[str], targets: list[Target], quiet: bool = 
         if not quiet:
             print(f"fetch: pip download {' '.join(projects)} for {target.label} -> {dest}",
                   file=sys.stderr, flush=True)
-        subprocess.run([*pip_download_args(target, projects, dest), "--quiet"], check=True)
+        subprocess.run([*pip_download_args(target, projects, dest), "--quiet"], check=True,
+                       env=pip_env())
+    # `pip download --platform win_amd64` on Linux still evaluates markers for Linux, so
+    # Windows/macOS-only dependencies (tzdata, colorama, pywin32, appnope...) are missing: add
+    # them per target until nothing a target needs is absent.
+    for _ in range(5):
+        missing = missing_for_targets(dest, targets)
+        if not missing:
+            break
+        for target, names in missing.items():
+            if not quiet:
+                print(f"fetch: {target.label} also needs {' '.join(sorted(names))}",
+                      file=sys.stderr, flush=True)
+            subprocess.run([*pip_download_args(target, sorted(names), dest), "--quiet"],
+                           check=True, env=pip_env())
     stamp.touch()
     return dest
+
+
+def missing_for_targets(dest: Path, targets: list[Target]) -> dict[Target, set[str]]:
+    """Projects some wheel in dest requires on a target (markers evaluated there) but absent."""
+    wheels = list(dest.glob("*.whl"))
+    present = {canonicalize_name(parse_wheel_filename(p.name)[0]) for p in wheels}
+    requires: list[Requirement] = []
+    for path in wheels:
+        with zipfile.ZipFile(path) as zf:
+            meta = next(n for n in zf.namelist()
+                        if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+            headers = email.parser.BytesParser().parsebytes(zf.read(meta), headersonly=True)
+        requires += [Requirement(r) for r in headers.get_all("Requires-Dist") or []]
+    missing: dict[Target, set[str]] = {}
+    for target in targets:
+        env = target.marker_env()
+        for req in requires:
+            name = canonicalize_name(req.name)
+            if name not in present and (req.marker is None or req.marker.evaluate(env)):
+                missing.setdefault(target, set()).add(name)
+    return missing
 
 
 def upstream_dir(quick: bool) -> Path:
