@@ -268,7 +268,6 @@ def main():
             allow_partial=dict(type="bool", default=False),
             prune=dict(type="bool", default=False),
         ),
-        required_one_of=[("packages", "requirements_files")],
         supports_check_mode=True,
     )
     if IMPORT_ERROR:
