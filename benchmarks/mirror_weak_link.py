@@ -334,6 +334,9 @@ def report(results: list[RunResult], rate: float, opts: argparse.Namespace,
         print(f"  bytes twice across the kill   = {100 * share:.2f}%  "
               f"(goal < {100 * GOAL_TWICE:g}%) {met}")
         if eng and eng.ok:
+            extra = (kill.twice_bytes - eng.twice_bytes) / kill.payload_bytes
+            print(f"  of which the kill itself      = {100 * extra:.2f}%  (the rest: resets; the "
+                  f"clean run lost {100 * eng.twice_bytes / eng.payload_bytes:.2f}% to them)")
             print(f"  killed+restarted / clean run  = {kill.wall / eng.wall:.2f}x wall time")
     for name, ok, detail in checks:
         print(f"  {name:<30}= {'OK' if ok else 'FAILED'}{'  ' + detail if detail else ''}")
