@@ -1,0 +1,129 @@
+"""dnsmasq on the box really serves DHCP and DNS on the Wi-Fi side, and nothing on the uplink.
+
+The Wi-Fi is played by the Docker network piab-dnsmasq (box 10.242.0.1), the wired uplink by
+piab-dnsmasq-uplink (see molecule.yml). Clients are throwaway containers with NET_ADMIN running
+dhcp_dns_client.py, so the DNS questions come from the address dnsmasq leased.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "dnsmasq")
+BOX = f"box-{SCENARIO}"
+WIFI_NETWORK = f"piab-{SCENARIO}"
+UPLINK_NETWORK = f"piab-{SCENARIO}-uplink"
+IMAGE = os.environ.get("PIAB_IMAGE", "pypi-in-a-box/pi-base:latest")
+CLIENT_SCRIPT = Path(__file__).with_name("dhcp_dns_client.py")
+
+# What converge.yml configures.
+BOX_ADDRESS = "10.242.0.1"
+POOL = (50, 250)
+BOX_NAMES = ["pypi.internal", "pypi.lan"]
+
+
+def run_client(network: str, *args: str) -> dict:
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "--cap-add",
+        "NET_ADMIN",
+        "-v",
+        f"{CLIENT_SCRIPT}:/dhcp_dns_client.py:ro",
+        IMAGE,
+        "python3",
+        "/dhcp_dns_client.py",
+        *args,
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def box_address_on(network: str) -> str:
+    inspect = subprocess.run(["docker", "inspect", BOX], capture_output=True, text=True, check=True)
+    return json.loads(inspect.stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+@pytest.fixture(scope="module")
+def wifi_client() -> dict:
+    return run_client(WIFI_NETWORK, "--apply", "eth0", *BOX_NAMES, "pypi.example.com")
+
+
+def test_dnsmasq_enabled_and_running(box):
+    service = box.service("dnsmasq")
+    assert service.is_enabled
+    assert service.is_running
+
+
+def test_configuration_is_owned_and_valid(box):
+    main = box.file("/etc/dnsmasq.conf").content_string
+    settings = [line for line in main.splitlines() if line and not line.startswith("#")]
+    assert settings == ["conf-dir=/etc/dnsmasq.d/,*.conf"]
+    assert box.file("/etc/dnsmasq.d/pypi-in-a-box.conf").mode == 0o644
+    check = box.run("dnsmasq --test")
+    assert check.rc == 0, check.stderr
+    assert "syntax check OK" in check.stderr
+
+
+def test_dns_socket_only_on_wifi_address(box):
+    sockets = box.run("ss -H -lnu 'sport = :53'").stdout.split()
+    local_addresses = {field for field in sockets if field.endswith(":53")}
+    assert f"{BOX_ADDRESS}:53" in local_addresses
+    uplink = box_address_on(UPLINK_NETWORK)
+    assert not {f"{uplink}:53", "0.0.0.0:53", "127.0.0.1:53", "*:53"} & local_addresses
+
+
+def test_client_gets_a_lease_from_the_pool(wifi_client):
+    lease = wifi_client["lease"]
+    assert lease["ack"] == lease["offer"], lease
+    network, host = lease["ack"].rsplit(".", 1)
+    assert network == BOX_ADDRESS.rsplit(".", 1)[0]
+    assert POOL[0] <= int(host) <= POOL[1]
+    assert lease["server_id"] == BOX_ADDRESS
+    assert lease["routers"] == [BOX_ADDRESS]
+    assert lease["dns_servers"] == [BOX_ADDRESS]
+    assert lease["netmask"] == "255.255.255.0"
+    assert lease["domain"] == "internal"
+    assert lease["lease_seconds"] == 4 * 3600
+    # no-ping: the offer is not held back by ICMP probes (dnsmasq waits ~3 s per ping).
+    assert lease["seconds"] < 2
+
+
+def test_client_resolves_the_box_through_the_leased_dns(wifi_client):
+    answers = {(item["name"], item["type"]): item for item in wifi_client["dns"]}
+    for name in BOX_NAMES:
+        a_record = answers[(name, "A")]
+        assert a_record["id_matches"]
+        assert a_record["rcode"] == 0
+        assert a_record["answers"] == [BOX_ADDRESS]
+        assert a_record["authoritative"]
+        # The name exists without an IPv6 address: NOERROR and no answer, not REFUSED/NXDOMAIN.
+        aaaa_record = answers[(name, "AAAA")]
+        assert aaaa_record["rcode"] == 0
+        assert aaaa_record["answers"] == []
+
+
+def test_offline_box_answers_other_names_at_once(wifi_client):
+    answers = {(item["name"], item["type"]): item for item in wifi_client["dns"]}
+    other = answers[("pypi.example.com", "A")]
+    assert other["rcode"] == 3  # NXDOMAIN, not a timeout
+    assert other["seconds"] < 1
+
+
+def test_uplink_gets_no_dhcp_and_no_dns():
+    uplink = box_address_on(UPLINK_NETWORK)
+    result = run_client(
+        UPLINK_NETWORK, "--timeout", "3", "--dns-server", uplink, "eth0", BOX_NAMES[0]
+    )
+    assert result["lease"] == {"offer": None}
+    for query in result["dns"]:
+        assert "error" in query, query
