@@ -22,7 +22,7 @@ def box(fixture_dir, tmp_path_factory):
     """A mirror of click + jinja2 for 3.9 and 3.11 on the laptop platforms, served over HTTP."""
     dest = tmp_path_factory.mktemp("box") / "mirror"
     with Upstream(fixture_dir) as upstream:
-        result = engine.run(engine.Options(dest=str(dest), packages=["click", "jinja2"],
+        result = engine.run(engine.Options(dest=str(dest), packages=["click", "jinja2", "docopt"],
                                            index_url=upstream.index_url,
                                            python_versions=["3.9", "3.11"]))
     assert result["complete"]
@@ -92,6 +92,14 @@ def test_pip_install_with_the_mirror_as_only_index(box, tmp_path):
               "markupsafe._speedups; print(click.__version__ if hasattr(click, '__version__') "
               "else 'ok', jinja2.__version__)")
     assert "3.1.6" in out
+
+
+def test_pip_builds_an_sdist_only_project_offline(box, tmp_path):
+    # docopt has no wheel; pip builds it in an isolated environment whose setuptools must come
+    # from the mirror too (the closure adds build requirements of kept sdists).
+    run(sys.executable, "-m", "pip", "install", "--isolated", "--no-cache-dir",
+        "--index-url", box.index_url, "--target", str(tmp_path / "site"), "docopt")
+    assert (tmp_path / "site" / "docopt.py").is_file()
 
 
 def test_uv_pip_install_with_the_mirror_as_only_index(box, tmp_path):

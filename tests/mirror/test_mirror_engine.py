@@ -19,8 +19,9 @@ def test_closure_per_target(upstream, mirror, tmp_path):
     dest = tmp_path / "mirror"
     assert result["complete"] and result["changed"]
     # colorama only because Windows is a target (click: colorama; platform_system == "Windows");
-    # Babel (jinja2[i18n]) is an extra nobody asked for.
-    assert result["projects"] == ["click", "colorama", "docopt", "jinja2", "markupsafe"]
+    # Babel (jinja2[i18n]) is an extra nobody asked for; setuptools builds the docopt sdist.
+    assert result["projects"] == ["click", "colorama", "docopt", "jinja2", "markupsafe",
+                                  "setuptools"]
     # click 8.3 needs Python >= 3.10: 3.9 gets 8.1.8, 3.11 gets 8.3.1.
     assert files_of(dest, "click") == ["click-8.1.8-py3-none-any.whl",
                                        "click-8.3.1-py3-none-any.whl"]
@@ -32,7 +33,7 @@ def test_closure_per_target(upstream, mirror, tmp_path):
     for project in result["projects"]:
         for name in files_of(dest, project):
             assert (dest / "files" / project / name).read_bytes() == upstream.content[name]
-    assert result["downloaded"]["count"] == result["files"] == 15
+    assert result["downloaded"]["count"] == result["files"] == 16
     assert result["mirror_size"] > result["downloaded"]["bytes"] > 0
 
 
@@ -49,6 +50,8 @@ def test_sdist_kept_where_a_target_has_no_wheel(upstream, mirror, tmp_path):
     result = mirror(upstream, "markupsafe", platforms=["linux-armv7l"], python_versions=["3.11"])
     assert result["complete"]
     assert files_of(tmp_path / "mirror", "markupsafe") == ["markupsafe-3.0.3.tar.gz"]
+    # its pyproject.toml says requires = ["setuptools>=70.1"]: building it needs that offline
+    assert result["projects"] == ["markupsafe", "setuptools"]
 
 
 def test_options_no_dependencies_all_releases_size_cap(upstream, mirror, tmp_path):

@@ -5,8 +5,9 @@ where the newest needs a newer Python (click 8.3 needs >=3.10, 8.1.8 does not), 
 marker (click needs colorama only on Windows), a compiled project with per-platform wheels plus
 its sdist (markupsafe), a dependency (jinja2 -> markupsafe) with an extra that must not be
 followed (jinja2[i18n] -> Babel, deliberately absent), an sdist-only project (docopt), two
-releases of a pure wheel (idna) and one bigger file (pygments, ~1.2 MB) so that kill/resume
-tests can cut a file in the middle.
+releases of a pure wheel (idna), setuptools (what building those sdists on a client needs,
+so the mirror must carry it) and one bigger file (pygments, ~1.2 MB) so that kill/resume tests
+can cut a file in the middle.
 
 Run directly (``python tests/support/fetch_fixtures.py``) or let the test session call
 :func:`ensure_fixtures`; a stamp file makes later calls free.
@@ -30,6 +31,7 @@ PURE_WHEELS = [
     "idna==3.10",
     "jinja2==3.1.6",
     "pygments==2.19.1",
+    "setuptools==80.9.0",  # builds the sdists on clients (docopt, markupsafe)
 ]
 SDISTS = ["docopt==0.6.2", "markupsafe==3.0.3"]
 COMPILED = "markupsafe==3.0.3"

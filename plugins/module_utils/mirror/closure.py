@@ -18,13 +18,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .metadata import requires_dist
 from .selection import Policy, select_releases
 from .targets import Target
 from .upstream import DistFile
 
-# Returns the core metadata bytes of a file, or None when it cannot be had.
-MetadataSource = Callable[[DistFile], Optional[bytes]]
+# Returns what installing a file needs (Requires-Dist, and build requirements for an sdist).
+DependencySource = Callable[[DistFile], list[Requirement]]
 PageSource = Callable[[str], Optional[list[DistFile]]]
 
 
@@ -82,7 +81,7 @@ def compute_closure(
     targets: Sequence[Target],
     policy: Policy,
     pages: PageSource,
-    metadata: MetadataSource,
+    dependencies: DependencySource,
     follow_dependencies: bool = True,
     concurrency: int = 8,
 ) -> Selection:
@@ -95,7 +94,7 @@ def compute_closure(
     seen_needs: set[Need] = set()
     expanded: set[tuple[str, Version, int, frozenset[str]]] = set()
     page_cache: dict[str, list[DistFile] | None] = {}
-    metadata_cache: dict[str, bytes | None] = {}
+    dependency_cache: dict[str, list[Requirement] | None] = {}
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         while pending:
@@ -145,26 +144,26 @@ def compute_closure(
                         to_expand.append((need, version, release_files[0]))
 
             wanted = sorted({f.filename: f for _, _, f in to_expand}.items())
-            wanted = [(name, f) for name, f in wanted if name not in metadata_cache]
+            wanted = [(name, f) for name, f in wanted if name not in dependency_cache]
 
             def read(item):
                 name, file = item
                 try:
-                    return name, file.project, metadata(file), None
+                    return name, file.project, dependencies(file), None
                 except Exception as exc:
                     return name, file.project, None, f"{name}: metadata unavailable: {exc}"
 
-            for name, project, data, error in pool.map(read, wanted):
-                metadata_cache[name] = data
+            for name, project, requirements, error in pool.map(read, wanted):
+                dependency_cache[name] = requirements
                 if error:
                     selection.errors.setdefault(project, error)
 
             for need, version, file in to_expand:
-                data = metadata_cache.get(file.filename)
-                if data is None:
+                requirements = dependency_cache.get(file.filename)
+                if requirements is None:
                     continue
                 parent = f"{need.project}=={version}"
-                for requirement in requires_dist(data, sdist=file.kind == "sdist"):
+                for requirement in requirements:
                     if requirement.url:
                         continue
                     pending += _needs_from(requirement, targets, parent, need.extras,

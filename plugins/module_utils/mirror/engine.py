@@ -17,7 +17,7 @@ from .closure import Selection, compute_closure
 from .download import Downloader, FileOutcome, make_session
 from .errors import MirrorInputError
 from .fsutil import run_lock, write_if_changed
-from .metadata import sdist_metadata, wheel_metadata
+from .metadata import requires_dist, sdist_build_requires, sdist_metadata, wheel_metadata
 from .selection import (
     Policy,
     parse_package_types,
@@ -161,9 +161,16 @@ class _Run:
             raise RuntimeError(outcome.error)
         return self.downloader.final_path(file)
 
-    def metadata_of(self, file: DistFile) -> bytes | None:
-        if file.kind == "sdist":
-            return sdist_metadata(self._local_or_fetch(file))
+    def dependencies_of(self, file: DistFile) -> list[Requirement]:
+        """Requires-Dist of a file; for an sdist also its build requirements."""
+        if file.kind == "wheel":
+            return requires_dist(self.metadata_of(file))
+        source = self._local_or_fetch(file)
+        pkg_info = sdist_metadata(source)
+        return (requires_dist(pkg_info) if pkg_info else []) + sdist_build_requires(source)
+
+    def metadata_of(self, file: DistFile) -> bytes:
+        """The exact METADATA of a wheel: kept, from the upstream (PEP 658), or extracted."""
         local = self.downloader.final_path(file)
         sidecar = local.with_name(local.name + ".metadata")
         if sidecar.is_file() and self.downloader.is_present(file):
@@ -183,7 +190,7 @@ class _Run:
         self.reporter.phase("resolving")
         selection = compute_closure(
             plan.requirements, plan.targets, plan.policy, self.client.project_files,
-            self.metadata_of, follow_dependencies=bool(self.options.dependencies),
+            self.dependencies_of, follow_dependencies=bool(self.options.dependencies),
             concurrency=int(self.options.concurrency),
         )
         wanted = [f for files in selection.files.values() for f in files.values()]

@@ -33,26 +33,63 @@ def wheel_metadata(source: Source) -> bytes:
 
 def sdist_metadata(source: Source) -> bytes | None:
     """The top-level PKG-INFO of an sdist, or None (very old sdists may lack it)."""
+    return _sdist_member(source, "PKG-INFO")
+
+
+def _sdist_member(source: Source, name: str) -> bytes | None:
+    """A file at the top of an sdist (inside its single root folder), or None."""
     with _open(source) as handle:
         data = handle.read()
     try:
         if data[:2] == b"\x1f\x8b":
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
                 for member in archive.getmembers():
-                    if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                    if member.name.count("/") == 1 and member.name.endswith("/" + name):
                         extracted = archive.extractfile(member)
                         return extracted.read() if extracted else None
         else:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                for name in archive.namelist():
-                    if name.count("/") == 1 and name.endswith("/PKG-INFO"):
-                        return archive.read(name)
+                for member_name in archive.namelist():
+                    if member_name.count("/") == 1 and member_name.endswith("/" + name):
+                        return archive.read(member_name)
     except (tarfile.TarError, zipfile.BadZipFile, OSError):
         return None
     return None
 
 
-def requires_dist(metadata: bytes, sdist: bool = False) -> list[Requirement]:
+# What pip assumes for an sdist without [build-system] (PEP 517/518 fallback).
+LEGACY_BUILD_REQUIRES = ["setuptools>=40.8.0"]
+
+
+def sdist_build_requires(source: Source) -> list[Requirement]:
+    """[build-system].requires of an sdist's pyproject.toml, or pip's legacy fallback.
+
+    Installing an sdist builds it on the client, in an isolated environment whose build
+    requirements come from the index too; offline, they must be in the mirror.
+    """
+    text = _sdist_member(source, "pyproject.toml")
+    requires = LEGACY_BUILD_REQUIRES
+    if text is not None:
+        try:
+            import tomllib  # Python 3.11+; Debian bookworm has it
+        except ImportError:  # pragma: no cover - older Pythons keep the fallback
+            tomllib = None
+        if tomllib is not None:
+            try:
+                build_system = tomllib.loads(text.decode("utf-8")).get("build-system", {})
+                requires = build_system.get("requires", LEGACY_BUILD_REQUIRES)
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                requires = LEGACY_BUILD_REQUIRES
+    result = []
+    for line in requires if isinstance(requires, list) else []:
+        try:
+            result.append(Requirement(str(line)))
+        except InvalidRequirement:
+            continue
+    return result
+
+
+def requires_dist(metadata: bytes) -> list[Requirement]:
     """Parse Requires-Dist; invalid lines are skipped (pip does the same with a warning).
 
     For an sdist whose metadata is older than 2.2 or marks Requires-Dist as Dynamic, the

@@ -1,0 +1,39 @@
+"""Write the test upstream as a static PEP 503 tree (for places where only a file server runs).
+
+``python tests/support/static_upstream.py OUT`` -> OUT/simple/<project>/index.html (hashes,
+requires-python) and OUT/files/<filename>, from the fixture set of fetch_fixtures.py. The
+Molecule scenario serves it inside the box with ``python3 -m http.server``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "collections"), str(REPO)]
+
+from tests.support.fetch_fixtures import ensure_fixtures  # noqa: E402
+from tests.support.upstream import Upstream  # noqa: E402
+
+
+def write_static_upstream(out: Path) -> Path:
+    source = ensure_fixtures()
+    upstream = Upstream(source)
+    (out / "files").mkdir(parents=True, exist_ok=True)
+    for filename in upstream.content:
+        shutil.copyfile(source / filename, out / "files" / filename)
+    names = sorted(upstream.projects())
+    for project in names:
+        page = out / "simple" / project / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_bytes(upstream.render_html(project))
+    (out / "simple" / "index.html").write_text(
+        "".join(f'<a href="{name}/">{name}</a>\n' for name in names)
+    )
+    return out
+
+
+if __name__ == "__main__":
+    print(write_static_upstream(Path(sys.argv[1])))
