@@ -131,6 +131,14 @@ def test_changed_upstream_file_is_never_spliced(upstream, mirror, tmp_path):
     assert upstream.served[PYGMENTS] == 250_000 + len(new)  # no splice, no hash-mismatch retry
 
 
+def test_announced_but_missing_metadata_falls_back_to_the_wheel(upstream, mirror, tmp_path):
+    upstream.faults[IDNA + ".metadata"] = ["404"]
+    result = mirror(upstream, "idna", python_versions=["3.11"], platforms=["manylinux-x86_64"])
+    assert result["complete"], result["failures"]
+    written = (tmp_path / "mirror/files/idna" / (IDNA + ".metadata")).read_bytes()
+    assert written == upstream.core_metadata(IDNA)
+
+
 def test_unreachable_index_changes_nothing(tmp_path, mirror):
     class Nowhere:
         index_url = "http://127.0.0.1:9/simple/"

@@ -24,6 +24,9 @@ def write_static_upstream(out: Path) -> Path:
     (out / "files").mkdir(parents=True, exist_ok=True)
     for filename in upstream.content:
         shutil.copyfile(source / filename, out / "files" / filename)
+        if upstream.offers_metadata(filename):  # PEP 658, as the pages announce
+            (out / "files" / (filename + ".metadata")).write_bytes(
+                upstream.core_metadata(filename) or b"")
     names = sorted(upstream.projects())
     for project in names:
         page = out / "simple" / project / "index.html"

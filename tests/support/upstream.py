@@ -254,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
             filename = parts[1]
             if filename.endswith(".metadata") and filename[:-9] in up.content:
                 data = up.core_metadata(filename[:-9])
-                if not up.offers_metadata(filename[:-9]) or data is None:
+                broken = self._take_fault(filename) == "404"
+                if broken or not up.offers_metadata(filename[:-9]) or data is None:
                     record["status"] = 404
                     return self._send(404, b"", "text/plain")
                 record["status"] = 200

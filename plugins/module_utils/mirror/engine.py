@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from . import index as static_index
 from .closure import Selection, compute_closure
 from .download import Downloader, FileOutcome, make_session
-from .errors import MirrorInputError
+from .errors import DownloadError, MirrorInputError
 from .fsutil import run_lock, write_if_changed
 from .metadata import requires_dist, sdist_build_requires, sdist_metadata, wheel_metadata
 from .selection import (
@@ -175,11 +175,16 @@ class _Run:
         sidecar = local.with_name(local.name + ".metadata")
         if sidecar.is_file() and self.downloader.is_present(file):
             data = sidecar.read_bytes()
-        elif file.has_metadata:
-            data = self.downloader.fetch_bytes(file.metadata_url, file.metadata_sha256 or None,
-                                               METADATA_LIMIT)
         else:
-            data = wheel_metadata(self._local_or_fetch(file))
+            data = None
+            if file.has_metadata:
+                # Announced but unusable (404, wrong hash) is the upstream's bug, not a reason
+                # to fail: the wheel carries the same bytes.
+                with contextlib.suppress(DownloadError):
+                    data = self.downloader.fetch_bytes(
+                        file.metadata_url, file.metadata_sha256 or None, METADATA_LIMIT)
+            if data is None:
+                data = wheel_metadata(self._local_or_fetch(file))
         with self._lock:
             self.metadata_bytes[file.filename] = data
         return data
@@ -293,6 +298,14 @@ class _Run:
             del records[filename]
         return changed
 
+    def _size(self, file: DistFile) -> int:
+        """Announced size, else (HTML indexes announce none) the size on disk."""
+        if file.size is not None:
+            return file.size
+        with contextlib.suppress(OSError):
+            return self.downloader.final_path(file).stat().st_size
+        return 0
+
     def _failures(self, selection: Selection, outcomes: list[FileOutcome]) -> list[dict]:
         failures = [
             {"project": project, "file": None,
@@ -318,10 +331,10 @@ class _Run:
             "projects": sorted(selection.files),
             "files": len(wanted),
             "downloaded": {"count": len(downloaded),
-                           "bytes": sum(o.file.size or 0 for o in downloaded)},
+                           "bytes": sum(self._size(o.file) for o in downloaded)},
             "received_bytes": sum(o.received for o in outcomes),
             # Not "skipped": Ansible would report the task as skipped.
-            "present": {"count": len(present), "bytes": sum(f.size or 0 for f in present)},
+            "present": {"count": len(present), "bytes": sum(self._size(f) for f in present)},
             # Not "failed": Ansible reads that key as the task's own failure flag.
             "missing": {"count": len(failures), "bytes": sum(o.file.size or 0 for o in failed)},
             "failures": failures,
