@@ -106,6 +106,16 @@ def test_hostile_entries_are_rejected(upstream, mirror, tmp_path):
     assert not list(tmp_path.glob("**/evil*"))
 
 
+def test_redirect_to_a_foreign_host_is_refused(upstream, mirror, tmp_path):
+    # the same server under another name: it answers, but the host is not on the allow-list
+    foreign = upstream.base_url.replace("127.0.0.1", "localhost") + "/files/" + IDNA
+    upstream.faults["redirect:" + IDNA] = [foreign]
+    result = mirror(upstream, "idna", **ONE_TARGET)
+    (failure,) = result["failures"]
+    assert "'localhost', which is not an allowed host" in failure["reason"]
+    assert not (tmp_path / "mirror/files/idna" / IDNA).exists()
+
+
 def test_body_larger_than_announced_is_refused(upstream, mirror, tmp_path):
     upstream.replace(IDNA, upstream.content[IDNA] + b"x" * 50_000, announce=False)
     result = mirror(upstream, "idna", **ONE_TARGET)
@@ -158,7 +168,7 @@ def test_unreachable_index_changes_nothing(tmp_path, mirror):
         (["django>=4.2,<"], "invalid requirement"),
         (["--platform", "amiga", "click"], "unknown platform 'amiga'"),
         (["--python-version", "2.7", "click"], "python version '2.7'"),
-        (["--releases", "x", "click"], "invalid _releases value"),
+        (["--releases", "x", "click"], "invalid --releases value: 'x'"),
         ([], "nothing to mirror"),
     ],
 )

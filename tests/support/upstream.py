@@ -252,6 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
                               {"Vary": "Accept"})
         if len(parts) == 2 and parts[0] == "files":
             filename = parts[1]
+            target = self._take_fault("redirect:" + filename)
+            if target:
+                record["status"] = 302
+                return self._send(302, b"", "text/plain", {"Location": target})
             if filename.endswith(".metadata") and filename[:-9] in up.content:
                 data = up.core_metadata(filename[:-9])
                 broken = self._take_fault(filename) == "404"

@@ -67,6 +67,9 @@ def _releases(value: str):
     return value if value in ("latest", "all") else int(value)
 
 
+_releases.__name__ = "--releases"  # argparse names the type in its error message
+
+
 def build_parser() -> argparse.ArgumentParser:
     platforms = "\n".join(f"  {name:<18} {p.description}" for name, p in sorted(PLATFORMS.items()))
     parser = argparse.ArgumentParser(

@@ -17,11 +17,12 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -94,6 +95,7 @@ class Downloader:
         retries: int = 5,
         max_file_size: int | None = None,
         progress: Progress | None = None,
+        allowed_hosts: Collection[str] | None = None,
     ) -> None:
         self.session = session
         self.dest = Path(dest)
@@ -101,6 +103,8 @@ class Downloader:
         self.retries = retries
         self.max_file_size = max_file_size
         self.progress = progress or (lambda _n: None)
+        # Hosts a redirect may lead to (the index client's allow-list); None allows any.
+        self.allowed_hosts = set(allowed_hosts) if allowed_hosts is not None else None
         self._verified: dict[Path, str] = {}
         self._lock = threading.Lock()
 
@@ -197,6 +201,9 @@ class Downloader:
 
     def _receive(self, file, response, part, side, offset, limit) -> int:
         status = response.status_code
+        host = (urlsplit(response.url).hostname or "").lower()
+        if self.allowed_hosts is not None and host not in self.allowed_hosts:
+            raise _Permanent(f"redirected to {host!r}, which is not an allowed host")
         if status in (429,) or status >= 500:
             raise _Retryable(f"HTTP {status}", False)
         if status == 416:

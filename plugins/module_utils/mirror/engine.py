@@ -141,7 +141,8 @@ class _Run:
                                   options.allowed_hosts, retries=min(int(options.retries), 3))
         self.downloader = Downloader(self.session, plan.dest, float(options.timeout),
                                      int(options.retries), plan.policy.max_file_size,
-                                     progress=reporter.advance)
+                                     progress=reporter.advance,
+                                     allowed_hosts=self.client.allowed_hosts)
         self.metadata_bytes: dict[str, bytes] = {}  # filename -> exact METADATA of a wheel
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
         self._lock = threading.Lock()
