@@ -461,7 +461,16 @@ def build_vm() -> Path:
         return cached_stage("base", base_key, build_base_stage)
 
 
-def render_configs(dest: Path) -> None:
+def extra_vars_from_env() -> list[str]:
+    """KEY=VALUE pairs from PIAB_RADIO_EXTRA_VARS, passed to render.yml as extra vars.
+
+    For trying the radio with other role settings by hand, e.g.
+    ``PIAB_RADIO_EXTRA_VARS="access_point_channel=11" pytest tests/radio``.
+    """
+    return os.environ.get("PIAB_RADIO_EXTRA_VARS", "").split()
+
+
+def render_configs(dest: Path, extra_vars: Iterable[str] = ()) -> None:
     """Render the roles' real templates (and the test's client configs) with Ansible."""
     env = dict(os.environ)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / "collections")
@@ -471,7 +480,8 @@ def render_configs(dest: Path) -> None:
     venv_playbook = Path(sys.executable).parent / "ansible-playbook"
     playbook = str(venv_playbook) if venv_playbook.exists() else "ansible-playbook"
     run(
-        [playbook, str(HERE / "render.yml"), "-i", "localhost,", "-e", f"radio_dest={dest}"],
+        [playbook, str(HERE / "render.yml"), "-i", "localhost,", "-e", f"radio_dest={dest}"]
+        + [arg for var in extra_vars for arg in ("-e", var)],
         cwd=REPO,
         env=env,
     )
@@ -553,7 +563,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="piab-radio-") as tmp:
         configs = Path(tmp) / "configs"
         configs.mkdir()
-        render_configs(configs)
+        render_configs(configs, extra_vars_from_env())
         result = boot(base, configs, Path(tmp))
     print(result.console)
     log(f"qemu ran {result.seconds:.1f} s, exit {result.returncode}, timed out: {result.timed_out}")

@@ -68,7 +68,7 @@ def radio(tmp_path_factory: pytest.TempPathFactory) -> Radio:
     configs = work / "configs"
     configs.mkdir()
     try:
-        radio_build.render_configs(configs)
+        radio_build.render_configs(configs, radio_build.extra_vars_from_env())
     except radio_build.BuildError as exc:
         pytest.fail(f"could not render the roles' configurations: {exc}", pytrace=False)
     result = radio_build.boot(base, configs, work, timeout=BOOT_TIMEOUT)
@@ -129,8 +129,8 @@ def test_client_associates_with_the_right_passphrase(radio: Radio) -> None:
 
 def test_client_gets_a_lease_from_the_configured_range(radio: Radio) -> None:
     leases = radio.find("lease good ")
-    assert leases, "the associated client got no DHCP lease" + radio.context(
-        "udhcpc-good", "dnsmasq"
+    assert leases and leases[-1][0].isdigit(), (
+        f"the client got no DHCP lease: {leases}" + radio.context("udhcpc-good", "dnsmasq")
     )
     address = ipaddress.ip_address(leases[-1])
     start = ipaddress.ip_address(radio.params["dhcp_range_start"])
