@@ -48,8 +48,13 @@ class Selection:
     unsatisfied: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # project -> page/metadata error
 
-    def add(self, file: DistFile) -> None:
-        self.files.setdefault(file.project, {})[file.filename] = file
+    def add(self, file: DistFile) -> bool:
+        """Add a file; True when it is new to the selection."""
+        files = self.files.setdefault(file.project, {})
+        if file.filename in files:
+            return False
+        files[file.filename] = file
+        return True
 
 
 def _marker_ok(marker: Marker | None, target: Target, extras: frozenset[str]) -> bool:
@@ -84,7 +89,13 @@ def compute_closure(
     dependencies: DependencySource,
     follow_dependencies: bool = True,
     concurrency: int = 8,
+    on_selected: Callable[[list[DistFile]], None] | None = None,
 ) -> Selection:
+    """Select files for ``roots`` and everything they need on each target.
+
+    ``on_selected`` hears about newly selected files after every wave, so the caller can start
+    downloading them while the rest of the closure is still being resolved.
+    """
     from packaging.specifiers import SpecifierSet
 
     selection = Selection()
@@ -121,6 +132,7 @@ def compute_closure(
                     selection.all_files[project] = files
 
             to_expand: list[tuple[Need, Version, DistFile]] = []
+            new_files: list[DistFile] = []
             for need in wave:
                 files = page_cache.get(need.project)
                 if files is None:
@@ -136,13 +148,14 @@ def compute_closure(
                     )
                     continue
                 for version, release_files in chosen.items():
-                    for file in release_files:
-                        selection.add(file)
+                    new_files += [f for f in release_files if selection.add(f)]
                     key = (need.project, version, need.target, need.extras)
                     if follow_dependencies and key not in expanded:
                         expanded.add(key)
                         to_expand.append((need, version, release_files[0]))
 
+            if on_selected and new_files:
+                on_selected(new_files)
             wanted = sorted({f.filename: f for _, _, f in to_expand}.items())
             wanted = [(name, f) for name, f in wanted if name not in dependency_cache]
 

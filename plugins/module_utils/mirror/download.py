@@ -17,8 +17,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -49,7 +48,8 @@ def backoff_sleep(attempt: int) -> None:
 def make_session(concurrency: int, user_agent: str = "pypi-in-a-box-mirror") -> requests.Session:
     """One session for the whole run: its pool keeps a connection per worker alive."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, concurrency + 2), max_retries=0)
+    # Room for the resolver's workers and the download workers at once.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=2 * concurrency + 2, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = user_agent
@@ -107,6 +107,7 @@ class Downloader:
         self.allowed_hosts = set(allowed_hosts) if allowed_hosts is not None else None
         self._verified: dict[Path, str] = {}
         self._lock = threading.Lock()
+        self._file_locks: dict[Path, threading.Lock] = {}
 
     # -- paths -------------------------------------------------------------------------------
     def final_path(self, file: DistFile) -> Path:
@@ -131,6 +132,13 @@ class Downloader:
 
     # -- one file ----------------------------------------------------------------------------
     def fetch(self, file: DistFile) -> FileOutcome:
+        """Fetch one file; safe to call for the same file from several threads at once."""
+        with self._lock:
+            file_lock = self._file_locks.setdefault(self.final_path(file), threading.Lock())
+        with file_lock:
+            return self._fetch(file)
+
+    def _fetch(self, file: DistFile) -> FileOutcome:
         if self.is_present(file):
             return FileOutcome(file, "present")
         received = 0
@@ -294,13 +302,6 @@ class Downloader:
             side.unlink()
         with self._lock:
             self._verified[final] = file.sha256
-
-    # -- many files --------------------------------------------------------------------------
-    def fetch_all(self, files: Sequence[DistFile], concurrency: int) -> list[FileOutcome]:
-        """Fetch in a bounded pool, biggest first so one large file does not finish last alone."""
-        ordered = sorted(files, key=lambda f: -(f.size or 0))
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            return list(pool.map(self.fetch, ordered))
 
     # -- small things (metadata files, check-mode peeks) ---------------------------------------
     def fetch_bytes(self, url: str, sha256: str | None, limit: int | None) -> bytes:

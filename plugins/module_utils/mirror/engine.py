@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -191,52 +192,71 @@ class _Run:
         return data
 
     # -- the run -----------------------------------------------------------------------------
-    def execute(self) -> dict:
-        plan = self.plan
-        self.reporter.phase("resolving")
-        selection = compute_closure(
-            plan.requirements, plan.targets, plan.policy, self.client.project_files,
-            self.dependencies_of, follow_dependencies=bool(self.options.dependencies),
-            concurrency=int(self.options.concurrency),
+    def _closure(self, on_selected=None) -> Selection:
+        return compute_closure(
+            self.plan.requirements, self.plan.targets, self.plan.policy,
+            self.client.project_files, self.dependencies_of,
+            follow_dependencies=bool(self.options.dependencies),
+            concurrency=int(self.options.concurrency), on_selected=on_selected,
         )
+
+    def execute(self) -> dict:
+        self.reporter.phase("resolving")
+        if self.check_mode:
+            return self._plan_only(self._closure())
+        futures: dict[str, Future] = {}
+        with ThreadPoolExecutor(max_workers=int(self.options.concurrency)) as pool:
+
+            def start(files: list[DistFile]) -> None:
+                # Downloads begin while the resolver is still walking the closure, so the
+                # link is busy from the first page on; biggest first within a wave.
+                for file in sorted(files, key=lambda f: -(f.size or 0)):
+                    key = f"{file.project}/{file.filename}"
+                    if key not in futures:
+                        futures[key] = pool.submit(self.downloader.fetch, file)
+
+            selection = self._closure(on_selected=start)
+            wanted = [f for files in selection.files.values() for f in files.values()]
+            self.reporter.phase("downloading")
+            self.reporter.start_downloads(len(wanted), sum(f.size or 0 for f in wanted))
+            outcomes: dict[str, FileOutcome] = {}
+            for future in as_completed(list(futures.values())):
+                outcome = future.result()
+                outcomes[f"{outcome.file.project}/{outcome.file.filename}"] = outcome
+                self.reporter.file_done(outcome)
+        # A file the resolver downloaded for its metadata shows up "present" in the pool.
+        for outcome in self.early_outcomes.values():
+            key = f"{outcome.file.project}/{outcome.file.filename}"
+            current = outcomes.get(key)
+            if current is None or (current.status == "present" and outcome.status != "present"):
+                outcomes[key] = outcome
+        results = list(outcomes.values())
+        present = [o.file for o in results if o.status == "present"]
+
+        self.reporter.phase("indexing")
+        changed = any(o.status == "downloaded" for o in results)
+        changed |= self._write_index(selection)
+        return self._summary(selection, wanted, present, results,
+                             failures=self._failures(selection, results), changed=changed)
+
+    def _plan_only(self, selection: Selection) -> dict:
+        """Check mode: what a real run would download, and how many bytes that is."""
         wanted = [f for files in selection.files.values() for f in files.values()]
         present, missing = [], []
         for file in wanted:
             (present if self.downloader.is_present(file) else missing).append(file)
-        early = [o for o in self.early_outcomes.values() if o.status == "downloaded"]
-        early_names = {o.file.filename for o in early}
-        present = [f for f in present if f.filename not in early_names]
-
-        if self.check_mode:
-            sizes = [f.size if f.size is not None else self.downloader.content_length(f.url)
-                     for f in missing]
-            result = self._summary(selection, wanted, present, [], failures=self._failures(
-                selection, []))
-            result["would_download"] = {
-                "count": len(missing),
-                "bytes": sum(s or 0 for s in sizes),
-                "unknown_size": sum(1 for s in sizes if s is None),
-                "files": sorted(f"{f.project}/{f.filename}" for f in missing),
-            }
-            result["changed"] = bool(missing)
-            return result
-
-        self.reporter.phase("downloading")
-        self.reporter.start_downloads(len(missing), sum(f.size or 0 for f in missing))
-        outcomes = list(early)
-        todo = [f for f in missing if f.filename not in early_names]
-        for outcome in self.downloader.fetch_all(todo, int(self.options.concurrency)):
-            outcomes.append(outcome)
-            self.reporter.file_done(outcome)
-        # Failures during the metadata phase count too.
-        outcomes += [o for o in self.early_outcomes.values() if o.status == "failed"
-                     and o.file.filename not in {x.file.filename for x in outcomes}]
-
-        self.reporter.phase("indexing")
-        changed = any(o.status == "downloaded" for o in outcomes)
-        changed |= self._write_index(selection)
-        return self._summary(selection, wanted, present, outcomes,
-                             failures=self._failures(selection, outcomes), changed=changed)
+        sizes = [f.size if f.size is not None else self.downloader.content_length(f.url)
+                 for f in missing]
+        result = self._summary(selection, wanted, present, [],
+                               failures=self._failures(selection, []))
+        result["would_download"] = {
+            "count": len(missing),
+            "bytes": sum(s or 0 for s in sizes),
+            "unknown_size": sum(1 for s in sizes if s is None),
+            "files": sorted(f"{f.project}/{f.filename}" for f in missing),
+        }
+        result["changed"] = bool(missing)
+        return result
 
     def _write_index(self, selection: Selection) -> bool:
         dest = self.plan.dest
