@@ -36,7 +36,7 @@ class BarReporter(Reporter):
             self.stream.flush()
 
     def start_downloads(self, count: int, total_bytes: int) -> None:
-        self.count, self.total, self.started = count, total_bytes, time.monotonic()
+        self.count, self.total = count, total_bytes
 
     def advance(self, received: int) -> None:
         with self._lock:
