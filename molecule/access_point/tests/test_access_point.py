@@ -1,5 +1,6 @@
 """The access point role in the Pi-like container: no radio there, so the configuration is
 installed and enabled, and the real hostapd must parse it (it then fails only at nl80211).
+prepare.yml runs NetworkManager as on Raspberry Pi OS Bookworm, so the role must detect it.
 
 Bad input is tried by running the role again (role_run.yml) against the same box: each bad
 value must fail with its own message and leave /etc exactly as it was.
@@ -129,15 +130,29 @@ def test_radio_unit_sets_country_and_unblocks_at_every_boot(box):
     assert wants.is_directory
 
 
-def test_address_from_the_unit_on_a_host_without_nm_or_dhcpcd(box):
-    # The container runs neither NetworkManager nor dhcpcd: the detected stack is "none".
+def test_networkmanager_leaves_wlan0_alone_and_keeps_other_unmanaged_devices(box):
+    # prepare.yml installed NetworkManager as on Raspberry Pi OS Bookworm (eth0 unmanaged by an
+    # earlier conf.d file); the role must have detected it without being told.
+    conf = box.file("/etc/NetworkManager/conf.d/99-pypi-in-a-box.conf")
+    assert "unmanaged-devices+=interface-name:wlan0" in conf.content_string
+    states = dict(
+        line.split(":", 1)
+        for line in box.check_output("nmcli -t -f DEVICE,STATE device status").splitlines()
+    )
+    assert states["wlan0"] == "unmanaged"
+    # "+=" appended: the earlier file's devices are still unmanaged.
+    assert states["eth0"] == "unmanaged"
+    assert not box.file("/etc/dhcpcd.conf").exists
+
+
+def test_address_unit_assigns_the_box_address_once_the_device_exists(box):
     unit = box.file("/etc/systemd/system/pypi-in-a-box-wifi-address.service").content_string
     assert "ExecStart=/usr/sbin/ip address replace 10.42.0.1/24 dev wlan0" in unit
     assert "BindsTo=sys-subsystem-net-devices-wlan0.device" in unit
     enabled = box.run("systemctl is-enabled pypi-in-a-box-wifi-address.service").stdout.strip()
     assert enabled == "enabled"
-    assert not box.file("/etc/NetworkManager/conf.d/99-pypi-in-a-box.conf").exists
-    assert not box.file("/etc/dhcpcd.conf").exists
+    verify = box.run("systemd-analyze verify /etc/systemd/system/pypi-in-a-box-wifi-*.service")
+    assert "pypi-in-a-box" not in verify.stderr, verify.stderr
 
 
 def test_nat_off_by_default(box):
