@@ -110,7 +110,12 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     """Run a command, raising BuildError with its output when it fails."""
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
-    proc = subprocess.run(cmd, check=False, **kw)  # checked below, with the output
+    # A stalled mirror must not hang CI: debootstrap takes about a minute, everything else less.
+    kw.setdefault("timeout", 900)
+    try:
+        proc = subprocess.run(cmd, check=False, **kw)  # checked below, with the output
+    except subprocess.TimeoutExpired as exc:
+        raise BuildError(f"{' '.join(cmd)} did not finish within {exc.timeout} s") from exc
     if proc.returncode != 0:
         out = ((proc.stdout or "") + (proc.stderr or ""))[-4000:]
         raise BuildError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{out}")

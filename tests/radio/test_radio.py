@@ -24,13 +24,16 @@ import radio_build
 BOOT_TIMEOUT = 300
 
 
-@dataclass
+@dataclass(repr=False)  # assertion messages show the markers, not the whole console
 class Radio:
     console: str
     markers: list[str]
     params: dict
     page: bytes
     seconds: float
+
+    def __repr__(self) -> str:
+        return f"Radio({len(self.markers)} markers, {self.seconds:.0f} s)"
 
     def find(self, prefix: str) -> list[str]:
         """The rest of each marker line that starts with prefix."""
