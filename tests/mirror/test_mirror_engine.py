@@ -160,3 +160,20 @@ def test_files_of_earlier_runs_stay_unless_pruned(upstream, mirror, tmp_path):
     assert result["changed"]
     assert files_of(dest, "idna") == ["idna-3.10-py3-none-any.whl"]
     assert "idna-3.9" not in (dest / "simple/idna/index.html").read_text()
+
+
+def test_yanked_releases_only_for_exact_pins_and_marked_as_such(fixture_dir, mirror, tmp_path):
+    from tests.support.upstream import Upstream
+
+    for json_api in (True, False):
+        dest = tmp_path / f"json-{json_api}"
+        with Upstream(fixture_dir, json_api=json_api) as up:
+            up.yanked["idna-3.9-py3-none-any.whl"] = "broken <encoding>"
+            skipped = mirror(up, "idna<3.10", dest=dest, python_versions=["3.11"])
+            assert skipped["projects"] == [] and "idna<3.10" in skipped["warnings"][0]
+            pinned = mirror(up, "idna==3.9", dest=dest, python_versions=["3.11"])
+        assert pinned["complete"] and pinned["projects"] == ["idna"]
+        page = (dest / "simple/idna/index.html").read_text()
+        assert 'data-yanked="broken &lt;encoding&gt;"' in page
+        data = json.loads((dest / "simple/idna/index.json").read_text())
+        assert data["files"][0]["yanked"] == "broken <encoding>"

@@ -88,3 +88,18 @@ class MirrorServer:
     @property
     def index_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/simple/"
+
+
+def main(argv: list[str]) -> None:
+    """``python3 static.py ROOT PORT``: serve a mirror until killed (used inside Molecule boxes)."""
+    root, port = argv[1], int(argv[2])
+    handler = partial(_Handler, directory=root)
+    server = ThreadingHTTPServer(("", port), handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv)

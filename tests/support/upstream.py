@@ -63,6 +63,7 @@ class Upstream:
         self.chunk = chunk
         self.faults: dict[str, list[str]] = defaultdict(list)
         self.extra_entries: dict[str, list[dict]] = defaultdict(list)
+        self.yanked: dict[str, str] = {}  # filename -> reason (PEP 592)
         self.served: Counter = Counter()  # filename -> body bytes sent
         self.requests: list[dict] = []
         self.down = False
@@ -154,7 +155,7 @@ class Upstream:
                 "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
                 "requires-python": self.requires_python(filename),
                 "size": len(data),
-                "yanked": False,
+                "yanked": self.yanked.get(filename, False),
             }
             if self.offers_metadata(filename):
                 digest = hashlib.sha256(self.core_metadata(filename) or b"").hexdigest()
@@ -177,6 +178,8 @@ class Upstream:
             attrs = f'href="{html.escape(href)}"'
             if entry.get("requires-python"):
                 attrs += f' data-requires-python="{html.escape(entry["requires-python"])}"'
+            if entry.get("yanked") is not False:
+                attrs += f' data-yanked="{html.escape(entry["yanked"])}"'
             if entry.get("core-metadata"):
                 attrs += f' data-dist-info-metadata="sha256={entry["core-metadata"]["sha256"]}"'
             lines.append(f"<a {attrs}>{html.escape(entry['filename'])}</a><br>")
