@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,107 @@ def test_uplink_gets_no_dhcp_and_no_dns():
     assert result["lease"] == {"offer": None}
     for query in result["dns"]:
         assert "error" in query, query
+
+
+def wifi_interface(box) -> str:
+    return box.check_output(f"ip -o -4 address show to {BOX_ADDRESS}/32").split()[1]
+
+
+def test_address_that_appears_later_is_served(box):
+    # bind-dynamic: dnsmasq binds addresses as they appear, as when hostapd brings the Wi-Fi
+    # up after dnsmasq started. Without it this address would get no answer.
+    late = "10.242.0.9"
+    interface = wifi_interface(box)
+    box.run(f"ip address add {late}/24 dev {interface}")
+    try:
+        result = {}
+        for _ in range(10):
+            result = run_client(
+                WIFI_NETWORK,
+                "--no-dhcp",
+                "--timeout",
+                "2",
+                "--dns-server",
+                late,
+                "eth0",
+                BOX_NAMES[0],
+            )
+            if "error" not in result["dns"][0]:
+                break
+        assert result["dns"][0]["answers"] == [BOX_ADDRESS], result
+    finally:
+        box.run(f"ip address del {late}/24 dev {interface}")
+
+
+# Each bad value, the message naming it. converge.yml is run again with the value as -e.
+BAD_INPUT = {
+    "dot-local-name": (
+        {"dnsmasq_box_name": "pypi.local", "dnsmasq_local_domain": "local"},
+        "and not under .local",
+    ),
+    "name-outside-domain": (
+        {"dnsmasq_box_name": "pypi.example"},
+        "must be a lower-case DNS name inside dnsmasq_local_domain ('internal')",
+    ),
+    "pool-outside-network": (
+        {"dnsmasq_dhcp_range_start": "10.99.0.50"},
+        "The DHCP pool 10.99.0.50-10.242.0.250 must lie in the network",
+    ),
+    "box-inside-pool": (
+        {"dnsmasq_dhcp_range_start": "10.242.0.1"},
+        "and not contain the box's own address",
+    ),
+    "not-an-address": (
+        {"dnsmasq_dhcp_range_end": "10.242.0.256"},
+        "dnsmasq_dhcp_range_end must be an IPv4 address, got '10.242.0.256'",
+    ),
+    "bad-lease-time": (
+        {"dnsmasq_dhcp_lease_time": "4 hours"},
+        "dnsmasq_dhcp_lease_time must be a number with an optional unit",
+    ),
+}
+ETC_FINGERPRINT = "find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum | md5sum"
+
+
+@pytest.mark.parametrize("overrides,message", BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_fails_with_its_message_and_changes_nothing(box, tmp_path, overrides, message):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        json.dumps(
+            {
+                "boxes": {
+                    "hosts": {
+                        BOX: {
+                            "ansible_connection": "community.docker.docker",
+                            "ansible_python_interpreter": "/usr/bin/python3",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    before = box.run(ETC_FINGERPRINT).stdout
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(CLIENT_SCRIPT.parents[3] / "collections"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            "-e",
+            json.dumps(overrides),
+            str(CLIENT_SCRIPT.parents[1] / "converge.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert message in output
+    assert box.run(ETC_FINGERPRINT).stdout == before
