@@ -56,6 +56,19 @@ wait_for() {
     grep -Eq "$3" "$2" 2>/dev/null
 }
 
+# dns_query TYPE NAME SERVER: from the good client, print the outcome as one word: the error
+# (NXDOMAIN, REFUSED, SERVFAIL, timeout) or "answer" / "empty" (NOERROR without records).
+dns_query() {
+    out=$(ip netns exec good nslookup -type="$1" "$2" "$3" 2>&1)
+    echo "$out" | sed "s/^/[$1 $2] /" >>/tmp/nslookup.log
+    case "$out" in
+    *"can't find"*) echo "$out" | sed -n "s/.*can't find [^:]*: *//p" | head -n1 | tr ' ' _ ;;
+    *"timed out"*) echo timeout ;;
+    *Name:*) echo answer ;;
+    *) echo empty ;;
+    esac
+}
+
 # shellcheck disable=SC1091
 . /etc/radio/radio.env
 say "boot kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
@@ -127,6 +140,15 @@ if [ -s /etc/netns/good/resolv.conf ]; then
     http=$(ip netns exec good curl -sS --connect-timeout 10 --max-time 20 -o /tmp/page.html \
         -w '%{http_code} %{remote_ip}' "http://$RADIO_BOX_NAME/" 2>/tmp/curl-good.log)
     say "http $http sha256=$(sha256sum /tmp/page.html 2>/dev/null | cut -d' ' -f1)"
+    # The box's domain is answered here for every type (local=): an AAAA query gets an empty
+    # answer, not REFUSED. A name outside it, with no uplink, must be answered at once (no
+    # forwarding to nowhere): the elapsed time shows a timeout. No route leaves the VM.
+    dns=$(sed -n 's/^nameserver //p' /etc/netns/good/resolv.conf | head -n1)
+    say "dns-aaaa $RADIO_BOX_NAME $(dns_query AAAA "$RADIO_BOX_NAME" "$dns")"
+    start=$(cut -d' ' -f1 /proc/uptime)
+    other=$(dns_query A pypi.org "$dns")
+    end=$(cut -d' ' -f1 /proc/uptime)
+    say "dns-outside pypi.org $other seconds=$(awk "BEGIN { print $end - $start }")"
 else
     say "resolve $RADIO_BOX_NAME skipped (no DNS server from the lease)"
 fi
@@ -152,6 +174,10 @@ RADIO_CLIENT=wrong ip netns exec wrong \
     udhcpc -i wlan2 -f -q -n -t 3 -T 2 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-wrong.log 2>&1 \
     || say "lease wrong none"
 
+# Stations hostapd holds at the end: MAC=flags (the good client [AUTHORIZED], no wrong one).
+ctrl=$(sed -n 's/^ctrl_interface=//p' /etc/radio/hostapd.conf)
+say "box stations $(hostapd_cli -p "${ctrl:-/run/hostapd}" -i "$RADIO_AP_INTERFACE" all_sta \
+    | awk '/^[0-9a-f][0-9a-f]:/ { mac = $1 } /^flags=/ { print mac "=" substr($0, 7) }' | tr '\n' ' ')"
 say "wrong-key mac $(ip netns exec wrong cat /sys/class/net/wlan2/address)"
 say "good mac $(ip netns exec good cat /sys/class/net/wlan1/address)"
 # dnsmasq's lease file: expiry MAC IP hostname client-id

@@ -125,6 +125,11 @@ def test_client_associates_with_the_right_passphrase(radio: Radio) -> None:
     assert status.get("key_mgmt") == "WPA2-PSK", f"not WPA2-PSK: {status}"
     assert status.get("pairwise_cipher") == "CCMP", f"pairwise cipher is not CCMP: {status}"
     assert status.get("group_cipher") == "CCMP", f"group cipher is not CCMP: {status}"
+    stations = dict(item.split("=", 1) for item in radio.one("box stations").split())
+    mac = radio.one("good mac ")
+    assert "[AUTHORIZED]" in stations.get(mac, ""), (
+        f"hostapd does not hold {mac} as an authorized station: {stations}"
+    )
     assert status.get("ssid") == radio.params["ssid"], (
         f"associated to SSID {status.get('ssid')!r}, the role configures {radio.params['ssid']!r}"
     )
@@ -162,6 +167,26 @@ def test_client_resolves_the_box_name_through_the_leased_dns(radio: Radio) -> No
     )
 
 
+def test_box_name_has_no_refused_record_types(radio: Radio) -> None:
+    """An AAAA query for the box's name gets an empty answer, not REFUSED (laptops ask both)."""
+    name = radio.params["box_name"]
+    outcome = radio.one(f"dns-aaaa {name} ")
+    assert outcome in ("empty", "answer"), (
+        f"AAAA query for {name} -> {outcome}; clients asking A+AAAA may give up or wait"
+        + radio.context("nslookup", "dnsmasq")
+    )
+
+
+def test_outside_names_are_answered_at_once_offline(radio: Radio) -> None:
+    """With no uplink, a name outside the box gets an immediate error, not a resolver timeout."""
+    outcome, _, seconds = radio.one("dns-outside pypi.org ").partition(" seconds=")
+    assert outcome in ("NXDOMAIN", "REFUSED"), (
+        f"pypi.org from the offline box -> {outcome}" + radio.context("nslookup", "dnsmasq")
+    )
+    # nslookup's own timeout is 5 s; an answer takes well under a second even under TCG.
+    assert float(seconds) < 3, f"the answer for pypi.org took {seconds} s (a timeout?)"
+
+
 def test_client_fetches_the_landing_page_over_wifi(radio: Radio) -> None:
     results = radio.find("http ")
     assert results, "no HTTP fetch was attempted" + radio.context("curl-good")
@@ -181,6 +206,12 @@ def test_wrong_passphrase_is_refused(radio: Radio) -> None:
     assert refused in ("reason=WRONG_KEY", "4-way-handshake-failed"), (
         f"the client with a wrong passphrase was not refused: {refused}"
         + radio.context("wpa-wrong", "hostapd")
+    )
+    # It may be listed mid-retry (authenticated, associated), never as authorized.
+    stations = dict(item.split("=", 1) for item in radio.one("box stations").split())
+    mac = radio.one("wrong-key mac ")
+    assert "[AUTHORIZED]" not in stations.get(mac, ""), (
+        f"hostapd authorized the client with the wrong passphrase: {stations}"
     )
     assert radio.find("wrong-key connected") == ["no"], (
         "the client with a wrong passphrase completed a connection"
