@@ -12,7 +12,16 @@ DEBIAN_MIRROR=${PIAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What a fresh Raspberry Pi OS Lite image has that the roles and tests rely on.
 PACKAGES=python3,python3-apt,python3-venv,python3-pip,systemd,systemd-sysv,dbus,iproute2,ca-certificates,sudo,procps,curl
 
-recipe_hash=$(sha256sum "$0" | cut -c1-12)
+# Where HTTPS goes through an egress proxy with its own CA (corporate networks, CI sandboxes),
+# the host trusts extra CAs in /usr/local/share/ca-certificates; the box must too, or pip
+# cannot reach PyPI while provisioning. They are part of the recipe, hence of the tag.
+EXTRA_CA_DIR=${PIAB_EXTRA_CA_DIR:-/usr/local/share/ca-certificates}
+extra_cas=()
+if [[ -d $EXTRA_CA_DIR ]]; then
+    mapfile -t extra_cas < <(find "$EXTRA_CA_DIR" -maxdepth 1 -name '*.crt' -type f | sort)
+fi
+
+recipe_hash=$( { cat "$0"; ((${#extra_cas[@]})) && cat "${extra_cas[@]}"; } | sha256sum | cut -c1-12)
 image="${IMAGE_NAME}:${recipe_hash}"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
@@ -25,10 +34,13 @@ log() { echo "build-base-image: $*" >&2; }
 build_from_registry() {
     local context
     context=$(mktemp -d)
+    mkdir "$context/extra-ca"
+    ((${#extra_cas[@]})) && cp "${extra_cas[@]}" "$context/extra-ca/"
     cat > "$context/Dockerfile" <<DOCKERFILE
 FROM debian:bookworm
+COPY extra-ca/ /usr/local/share/ca-certificates/
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES//,/ } \
-    && rm -rf /var/lib/apt/lists/*
+    && update-ca-certificates
 DOCKERFILE
     timeout 120 docker build -q -t "$image" "$context" >&2
     local status=$?
@@ -48,8 +60,13 @@ build_from_debootstrap() {
     rm -f "$rootfs"/etc/systemd/system/getty.target.wants/* \
           "$rootfs"/etc/systemd/system/multi-user.target.wants/getty* || true
     echo 'pi-box' > "$rootfs/etc/hostname"
-    # apt inside the container would otherwise keep downloaded .debs and speed nothing up.
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    # Keep the apt lists, as a flashed Pi image does: an emptied lists directory with a fresh
+    # mtime makes `apt: cache_valid_time` skip the update and then find no packages.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+    if ((${#extra_cas[@]})); then
+        cp "${extra_cas[@]}" "$rootfs/usr/local/share/ca-certificates/"
+        chroot "$rootfs" update-ca-certificates >&2
+    fi
     tar -C "$rootfs" -c . | docker import \
         --change 'CMD ["/lib/systemd/systemd"]' \
         --change 'ENV container=docker' \
