@@ -201,7 +201,11 @@ def build_rootfs(dest: Path, kernel_package: str) -> None:
     debs = dest / "debs"
     debs.mkdir()
     # apt's sandbox user can't write to root-owned temp dirs; it falls back with a warning.
-    run(["apt-get", "download", "-q", kernel_package], cwd=debs)
+    try:
+        run(["apt-get", "download", "-q", kernel_package], cwd=debs)
+    except BuildError as exc:
+        # The mirror drops a kernel ABI's package when the next one arrives.
+        raise BuildError(f"{exc}\n(stale apt lists? run `apt-get update` on the host)") from exc
     (deb,) = debs.glob("linux-image-*.deb")
     # Unpacked beside the rootfs, not into it: the package's real /lib directory would replace
     # the rootfs's merged-/usr link lib -> usr/lib.
