@@ -1,0 +1,148 @@
+"""Real clients against the box: pip and uv install through it, twine uploads to it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import UPLOAD_PASSWORD, UPLOAD_USER, nginx_seconds
+
+PIP = "pip --disable-pip-version-check --no-cache-dir"
+INDEX = "--index-url http://pi-box/simple/ --trusted-host pi-box"
+PROBE = "piab-probe"
+
+
+def test_pip_installs_requests_and_flask_with_dependencies(client, box):
+    result = client.run(
+        f"""
+        python3 -m venv /tmp/venv
+        /tmp/venv/bin/{PIP} install {INDEX} requests flask
+        /tmp/venv/bin/python -c 'import requests, flask, idna, markupsafe; print("imported")'
+        /tmp/venv/bin/pip list --format=freeze
+        """
+    )
+    assert result.succeeded, result.stdout + result.stderr
+    assert "imported" in result.stdout
+    for pinned in ("requests==2.32.3", "Flask==3.0.3", "Werkzeug==3.0.6", "idna==3.10"):
+        assert pinned.lower() in result.stdout.lower()
+    # idna is in the mirror tree too, and the mirror wins: pip fetched it from /files/.
+    access_log = box.file("/var/log/nginx/access.log").content_string
+    assert "GET /files/idna/idna-3.10-py3-none-any.whl" in access_log
+
+
+def test_uv_installs_requests_and_flask(client):
+    result = client.run(
+        """
+        export UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1
+        uv venv --python /usr/bin/python3 /tmp/uv-venv
+        uv pip install --python /tmp/uv-venv/bin/python \
+            --index-url http://pi-box/simple/ requests flask
+        /tmp/uv-venv/bin/python -c 'import requests, flask; print("imported")'
+        """
+    )
+    assert result.succeeded, result.stdout + result.stderr
+    assert "imported" in result.stdout
+
+
+def build_wheel(directory: Path, name: str, version: str) -> Path:
+    """A minimal valid pure-Python wheel: one module, METADATA, WHEEL and a hashed RECORD."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            "Summary: Upload probe of the PyPI in a box tests\n"
+        ).encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: piab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = directory / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def twine(base: str, wheel: Path, password: str) -> subprocess.CompletedProcess:
+    executable = Path(sys.executable).with_name("twine")
+    command = [str(executable) if executable.exists() else shutil.which("twine") or "twine"]
+    command += [
+        "upload", "--non-interactive", "--disable-progress-bar",
+        "--repository-url", f"{base}/", "-u", UPLOAD_USER, "-p", password, str(wheel),
+    ]
+    # No keyring prompts or lookups: the credentials are on the command line.
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment)
+
+
+@pytest.fixture(scope="module")
+def probe_wheel(tmp_path_factory) -> Path:
+    # A new version on every run, so re-running verify on the same box uploads something new.
+    return build_wheel(tmp_path_factory.mktemp("dist"), PROBE, f"1.0.{int(time.time())}")
+
+
+def test_anonymous_upload_is_refused(http, base, probe_wheel):
+    with probe_wheel.open("rb") as content:
+        response = http.post(
+            f"{base}/",
+            data={":action": "file_upload", "name": PROBE, "version": "1.0"},
+            files={"content": (probe_wheel.name, content)},
+        )
+    assert response.status_code in (401, 403)
+
+
+def test_upload_with_a_wrong_password_is_refused(base, probe_wheel):
+    result = twine(base, probe_wheel, "not-the-password")
+    assert result.returncode != 0
+    assert "403" in result.stdout + result.stderr or "401" in result.stdout + result.stderr
+
+
+def test_twine_upload_becomes_installable_within_the_documented_bound(
+    client, http, base, probe_wheel, role_defaults
+):
+    version = probe_wheel.name.split("-")[1]
+    page = f"{base}/simple/{PROBE}/"
+    # Worst case first: the project's 404 is in the cache when the upload lands.
+    assert http.get(page).status_code in (200, 404)
+
+    result = twine(base, probe_wheel, UPLOAD_PASSWORD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    uploaded = time.monotonic()
+
+    bound = max(
+        nginx_seconds(role_defaults["nginx_cache_index_valid"]),
+        nginx_seconds(role_defaults["nginx_cache_index_valid_404"]),
+    ) + nginx_seconds(role_defaults["nginx_cache_inactive"])
+    while probe_wheel.name not in (response := http.get(page)).text:
+        assert time.monotonic() - uploaded <= bound + 2, f"not visible within {bound} s"
+        time.sleep(0.5)
+    print(f"upload visible after {time.monotonic() - uploaded:.1f} s (bound {bound} s)")
+    assert response.status_code == 200
+
+    installed = client.run(
+        f"""
+        python3 -m venv /tmp/venv
+        /tmp/venv/bin/{PIP} install {INDEX} {PROBE}=={version}
+        /tmp/venv/bin/python -c 'import piab_probe; print(piab_probe.__version__)'
+        """
+    )
+    assert installed.succeeded, installed.stdout + installed.stderr
+    assert installed.stdout.strip().endswith(version)

@@ -1,0 +1,107 @@
+"""Bad input and broken nginx configs never reach the live box."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import BOX_NAME, PROJECT_DIR
+
+PLAYBOOK = Path(__file__).resolve().parents[1] / "bad_input.yml"
+SITE_CONFIG = "/etc/nginx/conf.d/pypi-in-a-box.conf"
+HTPASSWD = "/etc/pypiserver/htpasswd"
+
+
+def apply_role(role: str, **variables) -> subprocess.CompletedProcess:
+    executable = Path(sys.executable).with_name("ansible-playbook")
+    environment = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT_DIR / "collections"),
+        ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+        ANSIBLE_NOCOLOR="1",
+    )
+    command = [
+        str(executable), "-i", f"{BOX_NAME},", "-c", "community.docker.docker", str(PLAYBOOK),
+        "-e", json.dumps({"role_under_test": role, **variables}),
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=environment, cwd=PROJECT_DIR
+    )
+
+
+def fingerprint(box, path: str) -> tuple[str, float]:
+    target = box.file(path)
+    return target.sha256sum, target.mtime
+
+
+def assert_nginx_serves_the_old_site(box, http, base):
+    assert box.run("nginx -t").rc == 0
+    assert http.get(f"{base}/").status_code == 200
+    # Still the role's site (the cache header), not Debian's default.
+    response = http.get(f"{base}/simple/flask/")
+    assert response.status_code == 200
+    assert "X-Cache-Status" in response.headers
+
+
+def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base):
+    before = fingerprint(box, SITE_CONFIG)
+    result = apply_role(
+        "nginx_cache",
+        nginx_cache_server_name="pi-box",
+        nginx_cache_extra_server_config="this_is_not_an_nginx_directive on;",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "failed to validate" in output
+    assert "unknown directive" in output
+    assert fingerprint(box, SITE_CONFIG) == before
+    assert_nginx_serves_the_old_site(box, http, base)
+
+
+@pytest.mark.parametrize(
+    ("role", "variables", "message", "guarded"),
+    [
+        (
+            "nginx_cache",
+            {"nginx_cache_max_size": "lots"},
+            "nginx_cache_max_size must be an nginx size",
+            SITE_CONFIG,
+        ),
+        (
+            "nginx_cache",
+            {"nginx_cache_index_valid": "soon"},
+            "nginx_cache_index_valid must be an nginx time",
+            SITE_CONFIG,
+        ),
+        (
+            "pypiserver",
+            {"pypiserver_users": []},
+            "pypiserver_users is empty",
+            HTPASSWD,
+        ),
+        (
+            "pypiserver",
+            {
+                "pypiserver_authenticate": ["list"],
+                "pypiserver_users": [{"name": "someone", "password": "secret"}],
+            },
+            "pypiserver_authenticate must contain 'update'",
+            HTPASSWD,
+        ),
+    ],
+    ids=["cache-size", "cache-time", "no-upload-user", "anonymous-uploads"],
+)
+def test_bad_input_fails_with_a_message_before_anything_changes(
+    box, http, base, role, variables, message, guarded
+):
+    before = fingerprint(box, guarded)
+    result = apply_role(role, **variables)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in output
+    assert fingerprint(box, guarded) == before
+    assert_nginx_serves_the_old_site(box, http, base)
