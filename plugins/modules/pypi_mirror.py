@@ -88,7 +88,9 @@ options:
     choices: [wheel, sdist]
     default: [wheel, sdist]
   dependencies:
-    description: Mirror the dependency closure of O(packages) too.
+    description:
+      - Mirror the dependency closure of O(packages) too - Requires-Dist evaluated per target,
+        and the build requirements of every sdist kept, so clients can build it offline.
     type: bool
     default: true
   releases:

@@ -1,7 +1,8 @@
 """Write the test upstream as a static PEP 503 tree (for places where only a file server runs).
 
 ``python tests/support/static_upstream.py OUT`` -> OUT/simple/<project>/index.html (hashes,
-requires-python) and OUT/files/<filename>, from the fixture set of fetch_fixtures.py. The
+requires-python, PEP 658 metadata files) and OUT/files/<filename>, from the fixture set of
+fetch_fixtures.py, plus OUT.tar.gz of the same tree (one transfer instead of one per file). The
 Molecule scenario serves it inside the box with ``python3 -m http.server``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +37,8 @@ def write_static_upstream(out: Path) -> Path:
     (out / "simple" / "index.html").write_text(
         "".join(f'<a href="{name}/">{name}</a>\n' for name in names)
     )
+    with tarfile.open(out.with_name(out.name + ".tar.gz"), "w:gz") as archive:
+        archive.add(out, arcname=".")
     return out
 
 
