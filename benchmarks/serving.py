@@ -20,7 +20,8 @@ What it does (issue 2, "Benchmark"):
    - requests/s for /simple/django/ (wrk, 2 threads, 32 connections, bounded duration),
    - MB/s for the largest wheel (wrk, 4 connections),
    - server CPU-seconds per client install: a real `pip install` and a real `uv pip install` of
-     django flask requests numpy pandas (fresh venv, no cache) from a client container, CPU
+     django flask requests numpy pandas (fresh venv, no cache) from a client container, once
+     by one client alone after a quiet spell and once by 3 clients at once (a room; CPU / 3), CPU
      read from /proc/<pid>/stat (utime+stime) of the server's processes before and after:
      box = its nginx master+workers + pypiserver (a cache miss costs pypiserver CPU),
      pypiserver = its process, static = the second nginx's master+workers;
@@ -80,6 +81,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Goals from issue 2.
 GOAL_THROUGHPUT = 0.8
 GOAL_CPU = 1.2
+# Clients installing at once for the "room" figure (2 cores here: more would time the clients).
+ROOM = 3
 
 
 def log(msg: str) -> None:
@@ -338,26 +341,41 @@ class Install:
     cpu: float
 
 
-def client_install(tool: str, server: str, n: int) -> Install:
-    """A real install of the serving set from the client container; server CPU around it."""
+def client_install(tool: str, server: str, n: int, clients: int = 1) -> Install:
+    """Real installs of the serving set from the client container (`clients` at once, as a
+    room does); the server CPU consumed around them, per install."""
     index = f"http://127.0.0.1:{PORTS[server]}/simple/"
-    venv = f"/tmp/{tool}-{n}"
-    if tool == "pip":
-        dexec(f"python3 -m venv {venv}", container=CLIENT)
-        cmd = (f"{venv}/bin/pip install -q --no-cache-dir --no-compile "
-               f"--disable-pip-version-check --index-url {index} {' '.join(SERVING_PROJECTS)}")
-    else:
-        dexec(f"uv venv -q --python /usr/bin/python3 {venv}", container=CLIENT)
-        cmd = (f"uv pip install -q --no-cache --python {venv}/bin/python --index-url {index} "
-               f"{' '.join(SERVING_PROJECTS)}")
+    venvs = [f"/tmp/{tool}-{n}-{i}" for i in range(clients)]
+    cmds = []
+    for venv in venvs:
+        if tool == "pip":
+            dexec(f"python3 -m venv {venv}", container=CLIENT)
+            cmds.append(f"{venv}/bin/pip install -q --no-cache-dir --no-compile "
+                        f"--disable-pip-version-check --index-url {index} "
+                        f"{' '.join(SERVING_PROJECTS)}")
+        else:
+            dexec(f"uv venv -q --python /usr/bin/python3 {venv}", container=CLIENT)
+            cmds.append(f"uv pip install -q --no-cache --python {venv}/bin/python "
+                        f"--index-url {index} {' '.join(SERVING_PROJECTS)}")
     group = server_pids()[server]
     c0, t0 = cpu_seconds(group), time.monotonic()
-    proc = dexec(cmd, check=False, timeout=900, container=CLIENT)
+    procs = [subprocess.Popen(["docker", "exec", CLIENT, "bash", "-c", cmd],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cmd in cmds]
+    errors = []
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if proc.returncode != 0:
+            errors.append(err.strip()[-500:])
     wall, c1 = time.monotonic() - t0, cpu_seconds(group)
-    if proc.returncode != 0:
-        log(f"{tool} install from {server} failed: {proc.stderr.strip()[-500:]}")
-    dexec(f"rm -rf {venv}", container=CLIENT, check=False)
-    return Install(proc.returncode == 0, wall, c1 - c0)
+    for err in errors:
+        log(f"{tool} install from {server} failed: {err}")
+    dexec(f"rm -rf {' '.join(venvs)}", container=CLIENT, check=False)
+    return Install(not errors, wall, (c1 - c0) / clients)
 
 
 @dataclass
@@ -462,22 +480,23 @@ def main() -> int:
                     r = wrk(f"{base}/packages/{big_wheel}", seconds, 4)
                     f.mbps.append(r["bytes_per_s"] / 1e6)
                     if rnd < install_rounds:
-                        # The first install of a turn finds the box's index cache expired (the
-                        # other servers' turns took longer than its validity): "cold", one
-                        # client after a quiet spell. The second, right after it, finds it
-                        # "warm", as the next attendee of a room does. Which tool goes first
+                        # "alone": one client after a quiet spell (the box's index cache has
+                        # expired: the other servers' turns take longer than its validity), so
+                        # every page it asks for costs pypiserver a refresh. "room": ROOM
+                        # clients at once, as attendees do; CPU divided by ROOM. The tool
                         # alternates by round.
-                        tools = ("pip", "uv") if rnd % 2 == 0 else ("uv", "pip")
-                        for tool, state in zip(tools, ("cold", "warm")):
-                            inst = client_install(tool, name, rnd)
+                        tool = ("pip", "uv")[rnd % 2]
+                        kinds_now = []
+                        for state, clients in (("alone", 1), ("room", ROOM)):
+                            inst = client_install(tool, name, rnd, clients)
+                            kinds_now.append((tool, state))
                             if inst.ok:
                                 f.cpu.setdefault((tool, state), []).append(inst.cpu)
                                 f.wall.setdefault((tool, state), []).append(inst.wall)
                             else:
-                                f.failures.append(f"round {rnd + 1}: {tool} install failed")
+                                f.failures.append(f"round {rnd + 1}: {tool} {state} failed")
                         done = ", ".join(f"{t} {st} {f.cpu[(t, st)][-1]:.3f}s"
-                                         for t, st in zip(tools, ("cold", "warm"))
-                                         if (t, st) in f.cpu)
+                                         for t, st in kinds_now if (t, st) in f.cpu)
                     log(f"round {rnd + 1} {name}: {f.rps[-1]:,.0f} req/s, "
                         f"{f.mbps[-1]:,.0f} MB/s"
                         + (f", server CPU per install: {done}" if rnd < install_rounds else ""))
@@ -529,7 +548,7 @@ def report(figures: dict[str, Figures], present: list[str],
           f"figure, installs in {install_rounds} round(s); {elapsed / 60:.1f} min in all.")
     print(f"Index: /simple/django/; file: {big_wheel} ({big_size / 1e6:.1f} MB); "
           f"install: pip / uv of {' '.join(SERVING_PROJECTS)}")
-    kinds = [("pip", "cold"), ("pip", "warm"), ("uv", "cold"), ("uv", "warm")]
+    kinds = [("pip", "alone"), ("pip", "room"), ("uv", "alone"), ("uv", "room")]
     head = (f"{'server':<24}{'index req/s':>12}{'file MB/s':>11}"
             + "".join(f"{t + ' ' + st:>10}" for t, st in kinds) + f"{'install wall s':>16}")
     print(head)
@@ -563,9 +582,10 @@ def report(figures: dict[str, Figures], present: list[str],
                     verdict = " MET" if met else " NOT MET"
                 parts.append(f"{what} {ratio:.2f}x{verdict}")
             print(f"  {label[s]:<22} " + ", ".join(parts))
-        print("  cold = first install after a quiet spell (the box's index cache expired: its "
-              "pages come from pypiserver);\n  warm = the next install right after (pages from "
-              "the cache), as in a room where attendees install together.")
+        print("  alone = one client after a quiet spell (the box's index cache has expired, so "
+              "its pages are refreshed from pypiserver);\n"
+              f"  room = {ROOM} clients installing at once (CPU divided by {ROOM}), as attendees "
+              "do; install wall s = alone/room per tool.")
     if curve:
         print("\nLatency of /simple/django/ vs files in the package directory "
               "(median ms; first request in brackets):")
