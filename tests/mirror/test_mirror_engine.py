@@ -134,8 +134,9 @@ def test_static_index_layout(upstream, mirror, tmp_path):
     assert pyg.read_bytes() == upstream.core_metadata("pygments-2.19.1-py3-none-any.whl")
     assert not [r for r in upstream.requests if r["path"].endswith("pygments-2.19.1"
                                                                   "-py3-none-any.whl.metadata")]
-    # internal state is under dot-names only
+    # internal state is under dot-names only, and no empty leftovers of finished downloads
     assert sorted(p.name for p in dest.iterdir()) == [".partial", ".state", "files", "simple"]
+    assert list((dest / ".partial").iterdir()) == []
 
 
 def test_html_only_upstream_gives_the_same_mirror(fixture_dir, mirror, tmp_path):

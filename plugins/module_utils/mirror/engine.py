@@ -233,11 +233,20 @@ class _Run:
         results = list(outcomes.values())
         present = [o.file for o in results if o.status == "present"]
 
+        self._tidy_partials()
         self.reporter.phase("indexing")
         changed = any(o.status == "downloaded" for o in results)
         changed |= self._write_index(selection)
         return self._summary(selection, wanted, present, results,
                              failures=self._failures(selection, results), changed=changed)
+
+    def _tidy_partials(self) -> None:
+        """Drop the per-project folders of .partial/ that finished downloads left empty."""
+        partial = self.plan.dest / ".partial"
+        if partial.is_dir():
+            for folder in partial.iterdir():
+                with contextlib.suppress(OSError):  # not empty: a resume point for next time
+                    folder.rmdir()
 
     def _plan_only(self, selection: Selection) -> dict:
         """Check mode: what a real run would download, and how many bytes that is."""
