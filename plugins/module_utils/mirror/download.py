@@ -58,14 +58,24 @@ def make_session(concurrency: int, user_agent: str = "pypi-in-a-box-mirror") -> 
     return session
 
 
-class _Retryable(Exception):
-    def __init__(self, message: str, progressed: bool) -> None:
+class _AttemptFailed(Exception):
+    """One attempt went wrong after ``received`` bytes had crossed the network."""
+
+    def __init__(self, message: str, received: int = 0) -> None:
         super().__init__(message)
+        self.received = received
+
+
+class _Retryable(_AttemptFailed):
+    """Worth another attempt; ``progressed`` when this one got bytes we keep."""
+
+    def __init__(self, message: str, progressed: bool, received: int = 0) -> None:
+        super().__init__(message, received)
         self.progressed = progressed
 
 
-class _Permanent(Exception):
-    pass
+class _Permanent(_AttemptFailed):
+    """Another attempt would get the same answer (4xx, oversized body, foreign host)."""
 
 
 def sha256_file(path: Path) -> str:
@@ -148,7 +158,7 @@ class Downloader:
                 received += self._attempt(file)
                 return FileOutcome(file, "downloaded", received)
             except _Retryable as exc:
-                received += getattr(exc, "received", 0)
+                received += exc.received
                 # A drop after progress is not a failure of the link as a whole: resume at once
                 # and count only attempts that got nowhere.
                 failures = 0 if exc.progressed else failures + 1
@@ -160,7 +170,7 @@ class Downloader:
                 if failures:
                     backoff_sleep(failures - 1)
             except _Permanent as exc:
-                return FileOutcome(file, "failed", received + getattr(exc, "received", 0),
+                return FileOutcome(file, "failed", received + exc.received,
                                    f"{file.filename}: {exc}")
 
     def _limit(self, file: DistFile) -> int | None:
@@ -256,9 +266,10 @@ class Downloader:
                     if not chunk:
                         continue
                     if limit is not None and position + len(chunk) > limit:
-                        err = _Permanent(f"body is larger than the announced/allowed {limit} bytes")
-                        err.received = received + len(chunk)  # type: ignore[attr-defined]
-                        raise err
+                        raise _Permanent(
+                            f"body is larger than the announced/allowed {limit} bytes",
+                            received + len(chunk),
+                        )
                     handle.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
@@ -271,27 +282,22 @@ class Downloader:
             except _Permanent:
                 raise
             except (requests.RequestException, OSError) as exc:
-                err = _Retryable(f"transfer cut at byte {position}: {exc}", received > 0)
-                err.received = received  # type: ignore[attr-defined]
-                raise err from None
+                raise _Retryable(f"transfer cut at byte {position}: {exc}", received > 0,
+                                 received) from None
             os.fsync(handle.fileno())
         short = (expected_end is not None and position < expected_end) or (
             file.size is not None and position < file.size
         )
         if short:
-            err = _Retryable(f"transfer cut at byte {position}", received > 0)
-            err.received = received  # type: ignore[attr-defined]
-            raise err
+            raise _Retryable(f"transfer cut at byte {position}", received > 0, received)
         if digest.hexdigest() != file.sha256:
             for path in (part, side):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            err = _Retryable(
+            raise _Retryable(
                 f"sha256 mismatch (got {digest.hexdigest()}, index says {file.sha256}); "
-                "discarded", False,
+                "discarded", False, received,
             )
-            err.received = received  # type: ignore[attr-defined]
-            raise err
         self._publish(file, part, side)
         return received
 
