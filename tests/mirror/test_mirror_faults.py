@@ -149,6 +149,23 @@ def test_announced_but_missing_metadata_falls_back_to_the_wheel(upstream, mirror
     assert written == upstream.core_metadata(IDNA)
 
 
+def test_served_metadata_comes_from_the_verified_wheel(upstream, mirror, tmp_path):
+    from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.metadata import (
+        wheel_metadata,
+    )
+
+    # An upstream whose metadata file (correctly hashed in its index) is not the wheel's.
+    real = upstream.core_metadata(IDNA)
+    upstream._metadata_cache[IDNA] = real.replace(b"\n", b"\nX-Upstream-Note: differs\n", 1)
+    result = mirror(upstream, "idna", **ONE_TARGET)
+    assert result["complete"]
+    wheel = tmp_path / "mirror/files/idna" / IDNA
+    served = (tmp_path / "mirror/files/idna" / (IDNA + ".metadata")).read_bytes()
+    assert served == wheel_metadata(wheel) == real
+    page = (tmp_path / "mirror/simple/idna/index.html").read_text()
+    assert hashlib.sha256(served).hexdigest() in page
+
+
 def test_unreachable_index_changes_nothing(tmp_path, mirror):
     class Nowhere:
         index_url = "http://127.0.0.1:9/simple/"

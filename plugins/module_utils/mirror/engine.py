@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,6 @@ class _Run:
                                      int(options.retries), plan.policy.max_file_size,
                                      progress=reporter.advance,
                                      allowed_hosts=self.client.allowed_hosts)
-        self.metadata_bytes: dict[str, bytes] = {}  # filename -> exact METADATA of a wheel
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
         self._lock = threading.Lock()
 
@@ -187,8 +187,6 @@ class _Run:
                         file.metadata_url, file.metadata_sha256 or None, METADATA_LIMIT)
             if data is None:
                 data = wheel_metadata(self._local_or_fetch(file))
-        with self._lock:
-            self.metadata_bytes[file.filename] = data
         return data
 
     # -- the run -----------------------------------------------------------------------------
@@ -300,18 +298,17 @@ class _Run:
         return changed
 
     def _ensure_metadata_file(self, file: DistFile):
-        """Write ``<wheel>.metadata`` (PEP 658) if missing; returns (its sha256, wrote)."""
+        """Write ``<wheel>.metadata`` (PEP 658); returns (its sha256 or None, wrote).
+
+        The bytes come out of the verified wheel, not from the upstream's metadata file: the
+        wheel is what the sha256 vouches for, and installers may check that the two agree.
+        """
         final = self.downloader.final_path(file)
         sidecar = final.with_name(final.name + ".metadata")
-        data = self.metadata_bytes.get(file.filename)
-        if data is None:
-            if sidecar.is_file():
-                data = sidecar.read_bytes()
-            else:
-                try:
-                    data = wheel_metadata(final)
-                except (ValueError, OSError):
-                    return None, False
+        try:
+            data = wheel_metadata(final)
+        except (ValueError, OSError, zipfile.BadZipFile):
+            return None, False  # advertise nothing; clients read the wheel itself
         wrote = write_if_changed(sidecar, data)
         return hashlib.sha256(data).hexdigest(), wrote
 
