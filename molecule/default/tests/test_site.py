@@ -1,0 +1,107 @@
+"""The whole box as `ansible-playbook site.yml` leaves it: the roles wired to each other.
+
+Each role's own scenario tests that role in depth; these tests check what only the site
+playbook brings together: nginx serving the mirror the pypi_mirror role wrote and the files
+pypiserver holds, in one client resolve, and the site-wide check of every role's input before
+anything changes.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[3]
+PIP = "pip --disable-pip-version-check --no-cache-dir"
+INDEX = "--index-url http://pi-box/simple/ --trusted-host pi-box"
+
+
+@pytest.mark.parametrize("service", ["nginx", "pypiserver", "dnsmasq"])
+def test_serving_services_run_and_start_at_boot(box, service):
+    unit = box.service(service)
+    assert unit.is_enabled, f"{service} is not enabled"
+    assert unit.is_running, f"{service} is not running"
+
+
+def test_access_point_waits_for_a_radio(box):
+    # No Wi-Fi in a container: hostapd is configured for the next boot with a radio, not started.
+    assert box.file("/etc/hostapd/hostapd.conf").exists
+    assert box.service("hostapd").is_enabled
+    assert not box.service("hostapd").is_running
+
+
+def test_pip_resolves_across_mirror_and_uploads_in_one_install(client, box):
+    """flask comes from pypiserver's seed; jinja2, click and markupsafe from the mirror."""
+    result = client.run(
+        f"""
+        python3 -m venv /tmp/venv
+        /tmp/venv/bin/{PIP} install {INDEX} flask
+        /tmp/venv/bin/python -c 'import flask, jinja2, click, markupsafe; print("imported")'
+        /tmp/venv/bin/pip list --format=freeze
+        """
+    )
+    assert result.succeeded, result.stdout + result.stderr
+    installed = result.stdout.lower()
+    assert "flask==3.0.3" in installed
+    # The mirror's releases, not the older copies seeded into pypiserver: the mirror wins.
+    assert "jinja2==3.1.6" in installed
+    assert "markupsafe==3.0.3" in installed
+    access_log = box.file("/var/log/nginx/access.log").content_string
+    assert "GET /files/jinja2/jinja2-3.1.6-py3-none-any.whl" in access_log
+    assert "GET /packages/flask-3.0.3-py3-none-any.whl" in access_log
+
+
+def test_uv_resolves_across_mirror_and_uploads(client):
+    result = client.run(
+        """
+        export UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1
+        uv venv --python /usr/bin/python3 /tmp/uv-venv
+        uv pip install --python /tmp/uv-venv/bin/python --index-url http://pi-box/simple/ flask
+        /tmp/uv-venv/bin/python -c 'import flask, jinja2; print(jinja2.__version__)'
+        """
+    )
+    assert result.succeeded, result.stdout + result.stderr
+    assert "3.1.6" in result.stdout
+
+
+def test_mirrored_project_speaks_pep_691_json(client):
+    result = client.run(
+        "curl -fsS -H 'Accept: application/vnd.pypi.simple.v1+json' http://pi-box/simple/click/"
+    )
+    assert result.succeeded, result.stderr
+    page = json.loads(result.stdout)
+    assert page["meta"]["api-version"].startswith("1.")
+    assert page["name"] == "click"
+    assert all(file["hashes"]["sha256"] for file in page["files"])
+
+
+def test_landing_page_names_the_box_and_what_it_holds(client):
+    result = client.run("curl -fsS http://pi-box/")
+    assert result.succeeded, result.stderr
+    page = result.stdout
+    assert "pypi.internal" in page, "the landing page should use dnsmasq_box_name"
+    for project in ("jinja2", "click", "flask", "requests"):
+        assert project in page, f"{project} is on the box but not on the landing page"
+
+
+def test_bad_input_anywhere_fails_before_anything_changes(box):
+    """A mistake in the last role's settings must stop the run before the first role acts."""
+    box.run_expect([0], "touch /tmp/before-bad-run")
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    # A changed box name would rewrite dnsmasq's and nginx's configs if any role got to run.
+    bad_settings = {"dnsmasq_box_name": "renamed.internal", "pypi_mirror_concurrency": 0}
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT_DIR / "collections")}
+    result = subprocess.run(
+        ["ansible-playbook", "site.yml", "-i", inventory, "-e", json.dumps(bad_settings)],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "pypi_mirror_concurrency must be" in output, output[-3000:]
+    changed = box.run(
+        "find /etc /srv/pypi /var/www -xdev -newer /tmp/before-bad-run -type f -print"
+    ).stdout.split()
+    assert changed == [], f"the failed run changed files: {changed}"
+    assert "renamed.internal" not in box.file("/etc/nginx/conf.d/pypi-in-a-box.conf").content_string
