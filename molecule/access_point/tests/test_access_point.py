@@ -226,3 +226,37 @@ def test_bad_input_fails_with_its_message_and_changes_nothing(box, overrides, me
     # The passphrase never shows up in the output, even when it is the bad value.
     if "access_point_passphrase" in overrides:
         assert overrides["access_point_passphrase"] not in output
+
+
+# Last on purpose: it turns the box into an older Raspberry Pi OS with dhcpcd.
+def test_zz_dhcpcd_stack_gets_the_static_address_from_the_role(box):
+    # Container-only settings, in the distribution's part of dhcpcd.conf: stay off Docker's
+    # link, keep Docker's resolv.conf, and do not wait for udev (none runs here). dhcpcd also
+    # writes per-interface sysctls, which Docker mounts read-only; they are per network
+    # namespace, so making /proc/sys writable in the box does not reach the host's network.
+    box.run(
+        "printf 'nodev\\nnohook resolv.conf\\ndenyinterfaces eth0 wlan0-peer\\n' > /etc/dhcpcd.conf"
+    )
+    remount = box.run("mount -o remount,rw /proc/sys")
+    assert remount.rc == 0, remount.stderr
+    install = box.run(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold "
+        "--no-install-recommends dhcpcd"
+    )
+    assert install.rc == 0, install.stderr
+    stack = {"access_point_network_stack": "dhcpcd"}
+    first = playbook("role_run.yml", stack)
+    assert first.returncode == 0, first.stdout + first.stderr
+    conf = box.file("/etc/dhcpcd.conf").content_string
+    assert "denyinterfaces eth0 wlan0-peer" in conf  # the distribution's part is kept
+    assert "interface wlan0\n    static ip_address=10.42.0.1/24\n    nohook wpa_supplicant" in conf
+    # dhcpcd itself applies the block once the link has a carrier.
+    box.run("ip link set wlan0-peer up && ip link set wlan0 up")
+    address = box.run(
+        "for i in $(seq 30); do ip -4 -o address show dev wlan0 | grep -q 10.42.0.1/24 && exit 0;"
+        " sleep 1; done; exit 1"
+    )
+    assert address.rc == 0, box.run("ip address show dev wlan0; journalctl -u dhcpcd -n 20").stdout
+    again = playbook("role_run.yml", stack)
+    assert again.returncode == 0
+    assert "changed=0" in again.stdout
