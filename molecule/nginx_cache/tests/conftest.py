@@ -6,9 +6,11 @@ own container, no proxy); installs run with real pip and uv in the `client` fixt
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,32 @@ def nginx_seconds(value: str) -> float:
     parts = re.findall(r"(\d+)(ms|s|m|h|d|w|)", value)
     assert parts and "".join(n + u for n, u in parts) == value, f"not an nginx time: {value}"
     return sum(int(number) * _NGINX_TIME_UNITS[unit] for number, unit in parts)
+
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1]
+
+
+def run_playbook(playbook: str, tmp_path: Path, **extra_vars) -> subprocess.CompletedProcess:
+    """ansible-playbook on the box, from the scenario directory, the way molecule runs it."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"boxes": {"hosts": {BOX_NAME: {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }}}}))
+    environment = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT_DIR / "collections"),
+        MOLECULE_PROJECT_DIRECTORY=str(PROJECT_DIR),
+        PIAB_TEST_UPLOAD_PASSWORD=UPLOAD_PASSWORD,
+        ANSIBLE_NOCOLOR="1",
+    )
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i", str(inventory), str(SCENARIO_DIR / playbook), "-e", json.dumps(extra_vars),
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env=environment, cwd=PROJECT_DIR
+    )
 
 
 @pytest.fixture(scope="session")

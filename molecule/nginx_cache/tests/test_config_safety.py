@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import BOX_NAME, PROJECT_DIR
+from conftest import run_playbook
 
-PLAYBOOK = Path(__file__).resolve().parents[1] / "bad_input.yml"
 SITE_CONFIG = "/etc/nginx/conf.d/pypi-in-a-box.conf"
 HTPASSWD = "/etc/pypiserver/htpasswd"
 
 
-def apply_role(role: str, **variables) -> subprocess.CompletedProcess:
-    executable = Path(sys.executable).with_name("ansible-playbook")
-    environment = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT_DIR / "collections"),
-        ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
-        ANSIBLE_NOCOLOR="1",
-    )
-    command = [
-        str(executable), "-i", f"{BOX_NAME},", "-c", "community.docker.docker", str(PLAYBOOK),
-        "-e", json.dumps({"role_under_test": role, **variables}),
-    ]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env=environment, cwd=PROJECT_DIR
-    )
+def apply_role(role: str, tmp_path, **variables) -> subprocess.CompletedProcess:
+    return run_playbook("apply_role.yml", tmp_path, role_under_test=role, **variables)
 
 
 def fingerprint(box, path: str) -> tuple[str, float]:
@@ -47,10 +29,11 @@ def assert_nginx_serves_the_old_site(box, http, base):
     assert "X-Cache-Status" in response.headers
 
 
-def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base):
+def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base, tmp_path):
     before = fingerprint(box, SITE_CONFIG)
     result = apply_role(
         "nginx_cache",
+        tmp_path,
         nginx_cache_server_name="pi-box",
         nginx_cache_extra_server_config="this_is_not_an_nginx_directive on;",
     )
@@ -96,10 +79,10 @@ def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base):
     ids=["cache-size", "cache-time", "no-upload-user", "anonymous-uploads"],
 )
 def test_bad_input_fails_with_a_message_before_anything_changes(
-    box, http, base, role, variables, message, guarded
+    box, http, base, tmp_path, role, variables, message, guarded
 ):
     before = fingerprint(box, guarded)
-    result = apply_role(role, **variables)
+    result = apply_role(role, tmp_path, **variables)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert message in output
