@@ -46,6 +46,8 @@ all:
     ${NAME}:
       ansible_connection: community.docker.docker
       ansible_python_interpreter: /usr/bin/python3
+      # The container has no radio: hostapd is configured but not started.
+      access_point_passphrase: demo-passphrase
       pypiserver_seed_wheels_dir: "$PWD/.cache/wheels"
       pypiserver_users:
         - name: demo
