@@ -10,7 +10,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 # runs a subset.
 SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: venv image wheels lint unit molecule radio test demo demo-destroy bench clean
+.PHONY: venv image wheels lint unit molecule radio test demo demo-destroy bench bench-quick clean
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -23,8 +23,10 @@ venv: $(VENV)/.installed
 image:
 	@scripts/build-base-image.sh
 
+# Real wheels fetched once from PyPI; every test after that is hermetic.
 wheels: venv
 	scripts/fetch-wheels.sh
+	$(BIN)/python tests/support/fetch_fixtures.py
 
 lint: venv
 	yamllint --strict .
@@ -33,6 +35,10 @@ lint: venv
 
 unit: venv wheels
 	pytest tests
+
+# The Wi-Fi test: the roles' hostapd and dnsmasq configs on simulated radios in a qemu VM.
+radio: venv
+	pytest tests/radio
 
 molecule: venv wheels
 	PIAB_IMAGE=$$(scripts/build-base-image.sh) scripts/run-molecule.sh $(SCENARIOS)
@@ -44,6 +50,15 @@ demo: venv wheels
 
 demo-destroy:
 	scripts/demo.sh --destroy
+
+# Benchmarks print the figures the issues ask for; they are not tests and take minutes.
+bench: venv
+	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/mirror_weak_link.py
+
+bench-quick: venv
+	$(BIN)/python benchmarks/serving.py --quick
+	$(BIN)/python benchmarks/mirror_weak_link.py --quick
 
 clean:
 	rm -rf .cache .pytest_cache .ruff_cache
