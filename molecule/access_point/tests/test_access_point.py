@@ -228,6 +228,27 @@ def test_bad_input_fails_with_its_message_and_changes_nothing(box, overrides, me
         assert overrides["access_point_passphrase"] not in output
 
 
+def test_nat_to_the_uplink_when_enabled_and_gone_when_disabled(box):
+    # net.ipv4.ip_forward is per network namespace: writable /proc/sys reaches only the box.
+    assert box.run("mount -o remount,rw /proc/sys").rc == 0
+    nat = {"access_point_nat_enabled": True, "access_point_nat_uplink_interface": "eth0"}
+    on = playbook("role_run.yml", nat)
+    assert on.returncode == 0, on.stdout + on.stderr
+    table = box.run("nft list table ip pypi_in_a_box_nat")
+    assert table.rc == 0, table.stderr
+    assert 'oifname "eth0" ip saddr 10.42.0.0/24 masquerade' in table.stdout
+    assert 'iifname "eth0" oifname "wlan0" drop' in table.stdout
+    assert box.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
+    assert box.service("pypi-in-a-box-wifi-nat").is_enabled
+    again = playbook("role_run.yml", nat)
+    assert "changed=0" in again.stdout
+    off = playbook("role_run.yml", {})
+    assert off.returncode == 0, off.stdout + off.stderr
+    assert box.run("nft list table ip pypi_in_a_box_nat").rc != 0
+    assert not box.file("/etc/systemd/system/pypi-in-a-box-wifi-nat.service").exists
+    assert not box.file("/etc/pypi-in-a-box-nat.nft").exists
+
+
 # Last on purpose: it turns the box into an older Raspberry Pi OS with dhcpcd.
 def test_zz_dhcpcd_stack_gets_the_static_address_from_the_role(box):
     # Container-only settings, in the distribution's part of dhcpcd.conf: stay off Docker's
