@@ -3,9 +3,9 @@
 Usage, from a checkout after `make venv` (needs PyPI once, to fill .cache/bench-upstream*/):
 
     .venv/bin/python benchmarks/mirror_weak_link.py            # full: 7 projects x 6 targets
-    .venv/bin/python benchmarks/mirror_weak_link.py --quick    # 4 projects x 2 targets, ~3 min
+    .venv/bin/python benchmarks/mirror_weak_link.py --quick    # 4 projects x 2 targets, ~1.5 min
 
-Full mode moves ~0.35 GB three times over a 20 Mbit/s link: plan on ~12-15 minutes.
+Full mode moves ~0.35 GB three times over a 20 Mbit/s link: ~13 minutes (measured 12.5).
 
 What it does, in one run:
 1. fetches the workshop set once from PyPI (`pip download` per target, benchmarks/workshop_set.py)

@@ -3,7 +3,7 @@
 Usage, from a checkout after `make venv` (Docker running; needs PyPI once for the wheels and
 Debian apt once for `wrk` on this machine and nginx in the container):
 
-    .venv/bin/python benchmarks/serving.py --quick     # ~6-8 minutes
+    .venv/bin/python benchmarks/serving.py --quick     # ~8 minutes (2 busy cores)
     .venv/bin/python benchmarks/serving.py             # ~15-20 minutes
     .venv/bin/python benchmarks/serving.py --keep      # leave the container for a re-run with
                                                        # --reuse (skips provisioning)
@@ -582,6 +582,17 @@ def report(figures: dict[str, Figures], present: list[str],
                     verdict = " MET" if met else " NOT MET"
                 parts.append(f"{what} {ratio:.2f}x{verdict}")
             print(f"  {label[s]:<22} " + ", ".join(parts))
+        # Other work on the machine moves every server's figure from round to round; the
+        # ratio within a round (box and static measured seconds apart) is steadier.
+        paired = {}
+        for s in [s for s in present if s != "static"]:
+            f = figures[s]
+            paired[s] = (med([a / b for a, b in zip(f.rps, st.rps) if b]),
+                         med([a / b for a, b in zip(f.mbps, st.mbps) if b]))
+            print(f"  {label[s]:<22} per-round ratios, median: req/s {paired[s][0]:.2f}x, "
+                  f"MB/s {paired[s][1]:.2f}x"
+                  + (f"  (rounds: {', '.join(f'{a / b:.2f}' for a, b in zip(f.rps, st.rps))})"
+                     if s == "box" else ""))
         print("  alone = one client after a quiet spell (the box's index cache has expired, so "
               "its pages are refreshed from pypiserver);\n"
               f"  room = {ROOM} clients installing at once (CPU divided by {ROOM}), as attendees "
