@@ -4,7 +4,7 @@ Usage, from a checkout after `make venv` (Docker running; needs PyPI once for th
 Debian apt once for `wrk` on this machine and nginx in the container):
 
     .venv/bin/python benchmarks/serving.py --quick     # ~8 minutes (2 busy cores)
-    .venv/bin/python benchmarks/serving.py             # ~15-20 minutes
+    .venv/bin/python benchmarks/serving.py             # ~21 minutes (2 busy cores)
     .venv/bin/python benchmarks/serving.py --keep      # leave the container for a re-run with
                                                        # --reuse (skips provisioning)
 
