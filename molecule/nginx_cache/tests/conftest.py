@@ -52,6 +52,8 @@ def run_playbook(playbook: str, tmp_path: Path, **extra_vars) -> subprocess.Comp
         MOLECULE_PROJECT_DIRECTORY=str(PROJECT_DIR),
         PIAB_TEST_UPLOAD_PASSWORD=UPLOAD_PASSWORD,
         ANSIBLE_NOCOLOR="1",
+        # molecule exports ANSIBLE_FORCE_COLOR for its own runs; these outputs are parsed.
+        ANSIBLE_FORCE_COLOR="0",
     )
     command = [
         str(Path(sys.executable).with_name("ansible-playbook")),
