@@ -127,14 +127,18 @@ def test_twine_upload_becomes_installable_within_the_documented_bound(
     assert result.returncode == 0, result.stdout + result.stderr
     uploaded = time.monotonic()
 
-    bound = max(
+    # The cached 404 is fresh for minutes; only the purge on change can make the upload show
+    # this soon (the path unit fires on the upload, then purges again 2 s later).
+    backstop = max(
         nginx_seconds(role_defaults["nginx_cache_index_valid"]),
         nginx_seconds(role_defaults["nginx_cache_index_valid_404"]),
-    ) + nginx_seconds(role_defaults["nginx_cache_inactive"])
+    )
+    assert backstop >= 30, "the cache validity alone would make this test prove nothing"
+    bound = 5
     while probe_wheel.name not in (response := http.get(page)).text:
-        assert time.monotonic() - uploaded <= bound + 2, f"not visible within {bound} s"
-        time.sleep(0.5)
-    print(f"upload visible after {time.monotonic() - uploaded:.1f} s (bound {bound} s)")
+        assert time.monotonic() - uploaded <= bound, f"upload not visible within {bound} s"
+        time.sleep(0.25)
+    print(f"upload visible after {time.monotonic() - uploaded:.1f} s (purged on change)")
     assert response.status_code == 200
 
     installed = client.run(

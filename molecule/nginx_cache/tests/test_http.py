@@ -71,6 +71,26 @@ def test_index_pages_are_cached_per_accept_variant(http, base):
     assert statuses == ["MISS", "HIT", "MISS", "HIT", "HIT"]
 
 
+def test_a_change_in_the_package_directory_purges_cached_pages(box, http, base):
+    url = f"{base}/simple/flask/?probe={uuid.uuid4().hex}"
+    assert http.get(url).headers["X-Cache-Status"] in ("MISS", "HIT")
+    assert http.get(url).headers["X-Cache-Status"] == "HIT"
+    assert box.service("pypi-in-a-box-cache-purge.path").is_running
+    # A file elsewhere is no reason to purge: the page stays cached.
+    box.run_expect([0], "touch /tmp/unrelated-change")
+    time.sleep(1)
+    assert http.get(url).headers["X-Cache-Status"] == "HIT"
+    # Any change in pypiserver's directory is (an upload, a removed file).
+    box.run_expect([0], "install -m 0644 /dev/null /srv/pypi/packages/purge-probe.txt")
+    try:
+        deadline = time.monotonic() + 5
+        while http.get(url).headers["X-Cache-Status"] == "HIT":
+            assert time.monotonic() < deadline, "the cached page survived a change for 5 s"
+            time.sleep(0.2)
+    finally:
+        box.run_expect([0], "rm -f /srv/pypi/packages/purge-probe.txt")
+
+
 def test_index_pages_are_gzipped(http, base):
     for accept in (HTML, PIP_ACCEPT):
         for project in ("flask", MIRROR_PROJECT):  # proxied and static
