@@ -186,22 +186,8 @@ def provision(work: Path, wheels: Path, roles: dict[str, bool]) -> None:
         "pypiserver_seed_wheels_dir": str(wheels),
         "pypiserver_users": [{"name": "bench", "password": "bench-not-secret"}],
     }}}}))
-    # As molecule's prepare does: the base image ships without apt lists, and where this runs
-    # HTTPS to PyPI may go through an egress proxy whose CA the host trusts and the box must too.
-    prepare = {
-        "name": "Prepare the box like a Pi with its apt lists", "hosts": "all",
-        "gather_facts": False, "tasks": [
-            {"name": "Fetch the apt lists", "ansible.builtin.apt": {"update_cache": True}},
-            {"name": "Trust the controller's extra CA certificates",
-             "ansible.builtin.copy": {"src": "{{ item }}",
-                                      "dest": "/usr/local/share/ca-certificates/",
-                                      "mode": "0644"},
-             "loop": "{{ query('ansible.builtin.fileglob', "
-                     "'/usr/local/share/ca-certificates/*.crt') }}",
-             "register": "bench_ca"},
-            {"name": "Rebuild the CA bundle", "ansible.builtin.command": "update-ca-certificates",
-             "when": "bench_ca is changed", "changed_when": True}]}
-    (work / "bench.yml").write_text(json.dumps([prepare, {
+    # The base image already has its apt lists and trusts the host's extra CAs.
+    (work / "bench.yml").write_text(json.dumps([{
         "name": "Serving stack for the benchmark", "hosts": "all", "become": True,
         "roles": [{"role": f"pypi_in_a_box.pi.{r}"} for r in order]}]))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
