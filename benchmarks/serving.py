@@ -58,9 +58,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from workshop_set import CACHE, REPO, SERVING_PROJECTS, TARGETS, fetch
+
+from tests.support.box_container import docker_run_args, wait_for_systemd
 
 BOX = "piab-bench-box"
 CLIENT = "piab-bench-client"
@@ -71,12 +74,6 @@ STATIC_CONF = "/etc/bench-static/nginx.conf"
 PORTS = {"box": 80, "pypiserver": 8080, "static": 8090}
 SERVERS = list(PORTS)
 # The systemd-as-PID-1 settings of .config/molecule/config.yml, as docker run flags.
-SYSTEMD_FLAGS = [
-    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-    "--cgroupns=host", "-e", "container=docker", "--stop-signal", "SIGRTMIN+3",
-]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Goals from issue 2.
 GOAL_THROUGHPUT = 0.8
@@ -167,14 +164,8 @@ def start_box(image: str) -> None:
     run(["docker", "rm", "-f", BOX, CLIENT], check=False)
     if run(["docker", "network", "inspect", NETWORK], check=False).returncode != 0:
         run(["docker", "network", "create", NETWORK])
-    run(["docker", "run", "-d", "--name", BOX, "--hostname", "pi-box", "--network", NETWORK,
-         "--network-alias", "pi-box", *SYSTEMD_FLAGS, image, "/lib/systemd/systemd"])
-    for _ in range(60):
-        state = dexec("systemctl is-system-running || true", check=False).stdout.strip()
-        if state in ("running", "degraded"):
-            return
-        time.sleep(1)
-    raise RuntimeError(f"systemd in {BOX} did not come up (state {state!r})")
+    run(docker_run_args(BOX, "pi-box", NETWORK, image))
+    wait_for_systemd(BOX)
 
 
 def provision(work: Path, wheels: Path, roles: dict[str, bool]) -> None:

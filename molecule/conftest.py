@@ -8,6 +8,7 @@ knows the box only by its network name and has no internet index configured.
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,16 @@ class ClientResult:
 class Client:
     """A fresh container per call: nothing leaks from one client run to the next."""
 
-    def __init__(self, mounts: dict[str, str]):
+    def __init__(self, mounts: dict[str, str], network: str = NETWORK):
         self.mounts = mounts
+        self.network = network
+
+    def on(self, network: str) -> "Client":
+        """The same client on another network (another box's Wi-Fi)."""
+        return Client(self.mounts, network)
 
     def run(self, script: str, timeout: int = 600) -> ClientResult:
-        command = ["docker", "run", "--rm", "--network", NETWORK]
+        command = ["docker", "run", "--rm", "--network", self.network]
         for source, target in self.mounts.items():
             command += ["-v", f"{source}:{target}:ro"]
         command += [CLIENT_IMAGE, "bash", "-euo", "pipefail", "-c", script]
@@ -71,3 +77,18 @@ def client():
 @pytest.fixture(scope="session")
 def box_url():
     return BOX_URL
+
+
+@pytest.fixture(scope="session")
+def start_box():
+    """Start a box container by hand, exactly as Molecule does (tests that reflash a box)."""
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    from tests.support.box_container import docker_run_args, wait_for_systemd
+
+    def start(name: str, hostname: str, network: str) -> None:
+        subprocess.run(docker_run_args(name, hostname, network, CLIENT_IMAGE), check=True,
+                       capture_output=True)
+        wait_for_systemd(name)
+
+    return start

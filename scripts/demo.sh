@@ -21,13 +21,9 @@ mkdir -p "$STATE_DIR"
 
 if ! docker container inspect "$NAME" >/dev/null 2>&1; then
     # The same systemd-as-PID-1 settings as the Molecule platform (.config/molecule/config.yml).
-    docker run -d --name "$NAME" --hostname pi-box \
-        --cap-add SYS_ADMIN --cap-add NET_ADMIN \
-        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-        --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro --cgroupns=host \
-        -e container=docker --stop-signal SIGRTMIN+3 \
-        -p "127.0.0.1:${DEMO_PORT}:80" \
-        "$PIAB_IMAGE" /lib/systemd/systemd >/dev/null
+    mapfile -t run_box < <(.venv/bin/python tests/support/box_container.py \
+        "$NAME" pi-box "" "$PIAB_IMAGE" -p "127.0.0.1:${DEMO_PORT}:80")
+    "${run_box[@]}" >/dev/null
 fi
 for _ in $(seq 30); do
     state=$(docker exec "$NAME" systemctl is-system-running 2>/dev/null || true)
