@@ -3,6 +3,7 @@
 One module per job, in the order a run uses them:
 
 - ``errors``     exceptions that separate bad input (nothing touched) from upstream trouble;
+- ``names``      checks on outside names and hashes (filenames that become paths, sha256);
 - ``targets``    target environments (Python version x platform): tags and marker environments;
 - ``selection``  requirements parsing and the allow-list filters that pick releases and files;
 - ``upstream``   the index client (PEP 691 JSON, PEP 503 HTML fallback), untrusted input checks;
@@ -10,7 +11,7 @@ One module per job, in the order a run uses them:
 - ``closure``    the dependency closure per target;
 - ``download``   the resumable, verifying, parallel downloader;
 - ``index``      the static PEP 503/691/658 index writer and the mirror's own state records;
-- ``fsutil``     atomic writes and the run lock;
+- ``fsutil``     atomic writes, hashing and the run lock;
 - ``engine``     one run from options to a result summary;
 - ``cli``        the command-line entry point (``scripts/pypi-mirror``).
 """

@@ -27,7 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .errors import DownloadError
-from .fsutil import atomic_write, publish
+from .fsutil import atomic_write, publish, sha256_file
 from .upstream import DistFile
 
 # Small reads: a SIGKILL loses at most one unwritten chunk per connection.
@@ -76,14 +76,6 @@ class _Retryable(_AttemptFailed):
 
 class _Permanent(_AttemptFailed):
     """Another attempt would get the same answer (4xx, oversized body, foreign host)."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

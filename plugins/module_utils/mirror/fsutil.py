@@ -1,13 +1,15 @@
-"""Filesystem helpers: atomic, durable replacement of files, and the run lock."""
+"""Filesystem helpers: atomic, durable replacement of files, hashing, and the run lock."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import MirrorError
 
@@ -56,6 +58,18 @@ def publish(src: Path, dest: Path) -> None:
     os.chmod(src, 0o644)
     os.replace(src, dest)
     fsync_dir(dest.parent)
+
+
+def sha256_of(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1024 * 1024), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return sha256_of(handle)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Client of an upstream simple index: PEP 691 JSON preferred, PEP 503 HTML as the fallback.
 
-Everything an upstream says is untrusted: filenames become paths on the box and URLs are
-fetched, so both are checked here, once, before anything else sees them.
+Everything an upstream says is untrusted: filenames become paths on the box (checked by
+``names``) and URLs are fetched (checked here), before anything else sees them.
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
 from packaging.tags import Tag
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
 from packaging.version import Version
 
 from .errors import UnsafeUpstreamData, UpstreamError
+from .names import check_filename, is_sha256
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
@@ -61,42 +55,6 @@ class RejectedFile:
     project: str
     filename: str
     reason: str
-
-
-def check_filename(project: str, filename: str) -> tuple[str, Version, frozenset[Tag]]:
-    """Validate an upstream filename; return (kind, version, tags) or raise UnsafeUpstreamData.
-
-    Raises ValueError for names that are simply not wheels/sdists (eggs, .exe installers), which
-    callers skip silently.
-    """
-    if (
-        not filename
-        or "/" in filename
-        or "\\" in filename
-        or "\x00" in filename
-        or filename.startswith(".")
-        or ".." in filename
-        or filename != posixpath.basename(filename)
-    ):
-        raise UnsafeUpstreamData(f"unsafe filename {filename!r}")
-    if filename.endswith(".whl"):
-        try:
-            name, version, _build, wheel_tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename as exc:
-            raise UnsafeUpstreamData(f"invalid wheel filename {filename!r}: {exc}") from None
-        kind = "wheel"
-    elif filename.endswith((".tar.gz", ".zip")):
-        try:
-            name, version = parse_sdist_filename(filename)
-        except InvalidSdistFilename as exc:
-            raise ValueError(str(exc)) from None
-        wheel_tags = frozenset()
-        kind = "sdist"
-    else:
-        raise ValueError(f"not a wheel or sdist: {filename}")
-    if canonicalize_name(name) != project:
-        raise UnsafeUpstreamData(f"file {filename!r} does not belong to project {project!r}")
-    return kind, version, frozenset(wheel_tags)
 
 
 def _yanked(value: object) -> str | None:
@@ -232,7 +190,7 @@ class IndexClient:
             if unquote(posixpath.basename(parts.path)) != filename:
                 raise UnsafeUpstreamData(f"{filename}: URL {url} names another file")
             sha256 = str(raw.get("sha256") or "").lower()
-            if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            if not is_sha256(sha256):
                 raise UnsafeUpstreamData(f"{filename}: no valid sha256 announced, cannot verify")
         except ValueError:
             return None
