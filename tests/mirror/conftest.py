@@ -70,6 +70,20 @@ def run_cli(*args: str, timeout: float = 120) -> tuple:
     return proc.returncode, result, proc.stderr
 
 
+def run_module(module: str, module_args: str, *extra: str) -> tuple:
+    """Run one of our modules on localhost through real Ansible; (exit code, task result)."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    ansible = str(Path(sys.executable).parent / "ansible")
+    proc = subprocess.run([ansible, "localhost", "-m", f"pypi_in_a_box.pi.{module}", "-a",
+                           module_args, *extra], capture_output=True, text=True, env=env,
+                          timeout=180, cwd="/")  # not the repo's ansible.cfg: plain JSON out
+    data = json.loads(proc.stdout)
+    return proc.returncode, data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
 def tree(root: Path) -> dict:
     """Every visible file under root (relative path -> bytes); dot-names are internal."""
     return {

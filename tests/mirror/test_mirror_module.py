@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE = str(Path(sys.executable).parent / "ansible")
+from tests.mirror.conftest import run_module
 
 
 def ansible(module_args: str, *extra: str) -> tuple:
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    proc = subprocess.run([ANSIBLE, "localhost", "-m", "pypi_in_a_box.pi.pypi_mirror", "-a",
-                           module_args, *extra], capture_output=True, text=True, env=env,
-                          timeout=180, cwd="/")  # not the repo's ansible.cfg: plain JSON out
-    data = json.loads(proc.stdout)
-    result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return proc.returncode, result
+    return run_module("pypi_mirror", module_args, *extra)
 
 
 @pytest.fixture
