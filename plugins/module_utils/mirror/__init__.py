@@ -11,7 +11,8 @@ One module per job, in the order a run uses them:
 - ``closure``    the dependency closure per target;
 - ``download``   the resumable, verifying, parallel downloader;
 - ``index``      the static PEP 503/691/658 index writer and the mirror's own state records;
-- ``fsutil``     atomic writes, hashing and the run lock;
+- ``fsutil``     atomic writes, hard links into place, hashing and the run lock;
 - ``engine``     one run from options to a result summary;
-- ``cli``        the command-line entry point (``scripts/pypi-mirror``).
+- ``cli``        the command-line entry point (``scripts/pypi-mirror``);
+- ``sync``       a fleet box's side: verify a mirror rsync'd from the controller and publish it.
 """

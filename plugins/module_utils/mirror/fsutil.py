@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,31 @@ def publish(src: Path, dest: Path) -> None:
     os.chmod(src, 0o644)
     os.replace(src, dest)
     fsync_dir(dest.parent)
+
+
+def link_into_place(src: Path, dest: Path, inode: tuple[int, int]) -> None:
+    """Make ``dest`` a hard link of ``src`` atomically; ``src`` keeps its name.
+
+    ``inode`` is the (st_dev, st_ino) the caller verified: if ``src`` was renamed over since,
+    the link is dropped instead of published.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = dest.parent / f".tmp-{secrets.token_hex(4)}-{dest.name}"
+        try:
+            os.link(src, tmp, follow_symlinks=False)
+            break
+        except FileExistsError:
+            continue
+    try:
+        linked = os.lstat(tmp)
+        if (linked.st_dev, linked.st_ino) != inode:
+            raise MirrorError(f"{src} changed while it was being published; run again")
+        publish(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def sha256_of(handle: BinaryIO) -> str:
