@@ -30,6 +30,8 @@ def test_tarball_ships_the_collection_and_leaves_out_the_development_tree(built_
     with tarfile.open(built_collection) as archive:
         names = set(archive.getnames())
     for shipped in ("MANIFEST.json", "site.yml", "meta/runtime.yml", "playbooks/site.yml",
+                    "status.yml", "playbooks/status.yml", "plugins/modules/box_status.py",
+                    "plugins/module_utils/box/status.py",
                     "roles/pypiserver/meta/argument_specs.yml",
                     "roles/nginx_cache/meta/argument_specs.yml"):
         assert shipped in names or any(n.endswith(shipped) for n in names), shipped
@@ -39,7 +41,7 @@ def test_tarball_ships_the_collection_and_leaves_out_the_development_tree(built_
     assert not leaked, f"development files in the tarball: {leaked[:5]}"
 
 
-def test_installed_collection_runs_site_playbook_by_fqcn(built_collection, tmp_path):
+def test_installed_collection_runs_its_playbooks_by_fqcn(built_collection, tmp_path):
     installed = tmp_path / "collections"
     # --force: ansible-lint leaves a copy in ~/.ansible/collections, which would otherwise make
     # this install a no-op.
@@ -48,13 +50,15 @@ def test_installed_collection_runs_site_playbook_by_fqcn(built_collection, tmp_p
     assert result.returncode == 0, result.stderr
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(installed)}
     # Outside the checkout, so only the installed copy can satisfy the FQCNs.
-    result = run(str(BIN / "ansible-playbook"), "-i", "pi.local,", "--syntax-check",
-                 "pypi_in_a_box.pi.site", env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    for playbook in ("pypi_in_a_box.pi.site", "pypi_in_a_box.pi.status"):
+        result = run(str(BIN / "ansible-playbook"), "-i", "pi.local,", "--syntax-check",
+                     playbook, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_checkout_runs_site_playbook_as_users_type_it():
+def test_checkout_runs_its_playbooks_as_users_type_them():
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_COLLECTIONS_PATH"}
-    result = run(str(BIN / "ansible-playbook"), "site.yml", "-i", "pi.local,", "--syntax-check",
-                 env=env, cwd=PROJECT_DIR)
-    assert result.returncode == 0, result.stdout + result.stderr
+    for playbook in ("site.yml", "status.yml"):
+        result = run(str(BIN / "ansible-playbook"), playbook, "-i", "pi.local,", "--syntax-check",
+                     env=env, cwd=PROJECT_DIR)
+        assert result.returncode == 0, result.stdout + result.stderr
