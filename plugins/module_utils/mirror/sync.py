@@ -18,16 +18,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.utils import is_normalized_name
 
 from . import index
 from .errors import MirrorError
 from .fsutil import link_into_place, run_lock, sha256_of
 from .names import check_filename, is_sha256
+
+# PEP 503 normalized names, as packaging.utils.is_normalized_name checks them; that function is
+# newer than Debian 12's packaging 23.0, which the box runs.
+_NORMALIZED_NAME = re.compile(r"^([a-z0-9]|[a-z0-9]([a-z0-9-](?!--))*[a-z0-9])$")
+
+
+def _is_normalized(name: str) -> bool:
+    return _NORMALIZED_NAME.match(name) is not None
+
 
 STAGING_DIR = ".incoming"
 METADATA_SUFFIX = ".metadata"
@@ -88,7 +96,7 @@ def load_staged_records(staging: Path) -> dict[str, dict[str, index.Record]]:
     # Dot-names are atomic_write's temporaries, left by a controller run that was killed.
     for path in (p for p in paths if p.name.endswith(".json") and not p.name.startswith(".")):
         project = path.name[: -len(".json")]
-        if not is_normalized_name(project):
+        if not _is_normalized(project):
             problems.append(f"{path.name}: {project!r} is not a normalized project name")
             continue
         try:
@@ -235,7 +243,7 @@ class _Publication:
             with contextlib.suppress(OSError):
                 projects.update(entry.name for entry in os.scandir(self.dest / folder)
                                 if entry.is_dir(follow_symlinks=False)
-                                and is_normalized_name(entry.name))
+                                and _is_normalized(entry.name))
         keep = {file.live for file in self.files}
         stale = []
         for project in sorted(projects):
