@@ -8,12 +8,14 @@ anything changes.
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
+BOX_HOST = "box-default"
 PIP = "pip --disable-pip-version-check --no-cache-dir"
 INDEX = "--index-url http://pi-box/simple/ --trusted-host pi-box"
 
@@ -84,6 +86,76 @@ def test_landing_page_names_the_box_and_what_it_holds(client):
     assert "pypi.internal" in page, "the landing page should use dnsmasq_box_name"
     for project in ("jinja2", "click", "flask", "requests"):
         assert project in page, f"{project} is on the box but not on the landing page"
+    # Each project with its versions, newest first, and the box's free space when rendered.
+    assert re.search(r'jinja2</a>\s*<span class="versions">3\.1\.6</span>', page), page
+    # pypiserver's older jinja2 is listed too, saying the mirror's is the one served.
+    assert re.search(r'jinja2</a>\s*<span class="versions">3\.1\.4</span> <span class="shadowed">',
+                     page), page
+    assert re.search(r"As of \d{4}-\d\d-\d\d \d\d:\d\d UTC", page), page
+    free = re.search(r"([\d.]+) ([KMGT]?B) free of\s+([\d.]+) ([KMGT]?B) on the box", page)
+    assert free and float(free.group(1)) > 0, page
+
+
+@pytest.fixture(scope="module")
+def status_run(tmp_path_factory):
+    """`ansible-playbook status.yml` against the provisioned box, its results as JSON."""
+    # No ansible.cfg (the checkout's or Molecule's): its extra callbacks would print into the JSON.
+    env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(PROJECT_DIR / "collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    result = subprocess.run(
+        ["ansible-playbook", str(PROJECT_DIR / "status.yml"),
+         "-i", os.environ["MOLECULE_INVENTORY_FILE"]],
+        cwd=tmp_path_factory.mktemp("status"), env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    (play,) = json.loads(result.stdout)["plays"]
+    tasks = {task["task"]["name"]: task["hosts"] for task in play["tasks"]}
+    return result.stdout, tasks
+
+
+def test_status_reports_the_mirror_with_the_files_it_serves(status_run, box):
+    _, tasks = status_run
+    status = tasks["Read the box's status"][BOX_HOST]
+    assert status["changed"] is False
+    mirrored = {project["name"]: project for project in status["mirror"]["projects"]}
+    assert {"jinja2", "click", "markupsafe"} <= set(mirrored)
+    assert mirrored["jinja2"]["versions"] == ["3.1.6"]
+    for name, project in mirrored.items():
+        served = json.loads(box.file(f"/srv/pypi/mirror/simple/{name}/index.json").content_string)
+        assert project["files"] == len(served["files"]), name
+    assert status["mirror"]["file_count"] == sum(p["files"] for p in mirrored.values())
+    assert "flask" in {project["name"] for project in status["private"]["projects"]}
+    assert status["disk"]["total_bytes"] > status["disk"]["free_bytes"] > 0
+
+
+def test_status_reports_services_and_wifi(status_run):
+    output, tasks = status_run
+    status = tasks["Read the box's status"][BOX_HOST]
+    for service in ("nginx", "pypiserver", "dnsmasq"):
+        assert status["services"][service]["active"], status["services"][service]
+    # No radio in the container: hostapd is installed and enabled, waiting for one.
+    assert not status["services"]["hostapd"]["active"]
+    assert status["services"]["hostapd"]["enabled"] == "enabled"
+    access_point = status["access_point"]
+    assert (access_point["ssid"], access_point["channel"], access_point["country"]) == (
+        "pypi-in-a-box", 6, "GB")
+    assert status["dhcp"]["count"] == 0
+    assert "workshop-passphrase" not in output
+
+
+def test_status_prints_a_summary_per_box_and_a_fleet_table(status_run):
+    _, tasks = status_run
+    summary = tasks["Summarize the box"][BOX_HOST]["msg"]
+    assert summary[0].startswith("services  3/4 up"), summary
+    assert any(line.startswith("mirror") and "jinja2 3.1.6" in line for line in summary), summary
+    assert any(line.startswith("Wi-Fi     pypi-in-a-box, channel 6") for line in summary), summary
+    (table_result,) = tasks["Summarize the fleet"].values()
+    header, *rows = table_result["msg"]
+    assert header.split()[:2] == ["box", "services"]
+    (row,) = rows
+    assert row.split()[:3] == [BOX_HOST, "3/4", "pypi-in-a-box,"], row
 
 
 def test_bad_input_anywhere_fails_before_anything_changes(box):

@@ -11,9 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+# The box_status module's lease reader, checked against the file this dnsmasq really writes.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "collections"))
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.box import leases
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "dnsmasq")
 BOX = f"box-{SCENARIO}"
@@ -97,6 +102,15 @@ def test_client_gets_a_lease_from_the_pool(wifi_client):
     assert lease["lease_seconds"] == 4 * 3600
     # no-ping: the offer is not held back by ICMP probes (dnsmasq waits ~3 s per ping).
     assert lease["seconds"] < 2
+
+
+def test_status_reads_the_lease_from_dnsmasqs_lease_file(box, wifi_client):
+    """Where Debian's dnsmasq keeps its leases, and in the format box_status parses."""
+    text = box.file("/var/lib/misc/dnsmasq.leases").content_string
+    current = leases.parse_leases(text, time.time())
+    (lease,) = [item for item in current if item["ip"] == wifi_client["lease"]["ack"]]
+    assert lease["mac"].count(":") == 5, text
+    assert lease["expires"] > time.time() + 3 * 3600  # the 4 h lease time, not expired
 
 
 def test_client_resolves_the_box_through_the_leased_dns(wifi_client):
