@@ -1,0 +1,55 @@
+"""The software cache must hold every Debian package a role installs, or a reflashed box
+with no uplink fails half-way through the site playbook."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# NAT forwards to an uplink, so a box that uses it has one to install nftables from.
+NEEDS_AN_UPLINK = {"nftables"}
+
+
+def _apt_tasks(tasks):
+    for task in tasks or []:
+        if not isinstance(task, dict):
+            continue
+        yield from _apt_tasks(task.get("block"))
+        yield from _apt_tasks(task.get("rescue"))
+        yield from _apt_tasks(task.get("always"))
+        if "ansible.builtin.apt" in task:
+            yield task
+
+
+def _names(task) -> set[str]:
+    """The literal package names an apt task installs, following one `{{ var }}` indirection
+    into the task's own vars."""
+    value = task["ansible.builtin.apt"].get("name")
+    if value is None:  # download_only, upgrade and the like install nothing of their own
+        return set()
+    if isinstance(value, str):
+        match = re.fullmatch(r"\{\{\s*(\w+)\s*\}\}", value)
+        if match:
+            value = task.get("vars", {})[match.group(1)]
+    names = {value} if isinstance(value, str) else set(value)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", n) for n in names), (task["name"], names)
+    return names
+
+
+def test_the_cache_lists_every_package_the_roles_install():
+    cached = set(yaml.safe_load((ROOT / "roles/software_cache/vars/main.yml").read_text())
+                 ["software_cache_apt_packages"])
+    installed = {}
+    for tasks_file in sorted(ROOT.glob("roles/*/tasks/*.yml")):
+        if tasks_file.parts[-3] == "software_cache":
+            continue
+        for task in _apt_tasks(yaml.safe_load(tasks_file.read_text())):
+            for name in _names(task):
+                installed[name] = tasks_file.relative_to(ROOT)
+    assert installed, "no apt task found: the parser no longer matches the roles"
+    missing = {n: str(f) for n, f in installed.items() if n not in cached | NEEDS_AN_UPLINK}
+    assert not missing, f"add to software_cache_apt_packages: {missing}"
+    assert cached - set(installed) == set(), "the cache lists packages no role installs"
