@@ -46,6 +46,7 @@ class Upstream:
         no_metadata_projects=(),
         rate: float | None = None,
         chunk: int = 16 * 1024,
+        port: int = 0,
     ) -> None:
         self.content: dict[str, bytes] = {}
         self.announced: dict[str, bytes] = {}  # what the index describes (hash, size)
@@ -59,6 +60,7 @@ class Upstream:
         self.json_api = json_api
         self.metadata = metadata
         self.no_metadata_projects = {canonicalize_name(p) for p in no_metadata_projects}
+        self.port = port  # 0: any free port
         self.rate = rate  # bytes per second per response, None = as fast as possible
         self.chunk = chunk
         self.faults: dict[str, list[str]] = defaultdict(list)
@@ -74,7 +76,7 @@ class Upstream:
     # -- control ----------------------------------------------------------------------------
     def __enter__(self) -> Upstream:
         handler = type("Handler", (_Handler,), {"upstream": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
