@@ -19,7 +19,13 @@ from .closure import Selection, compute_closure
 from .download import Downloader, FileOutcome, make_session
 from .errors import DownloadError, MirrorInputError
 from .fsutil import run_lock, write_if_changed
-from .metadata import requires_dist, sdist_build_requires, sdist_metadata, wheel_metadata
+from .metadata import (
+    METADATA_LIMIT,
+    requires_dist,
+    sdist_build_requires,
+    sdist_metadata,
+    wheel_metadata,
+)
 from .selection import (
     Policy,
     parse_package_types,
@@ -32,7 +38,6 @@ from .upstream import DistFile, IndexClient
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 DEFAULT_CONCURRENCY = 12
-METADATA_LIMIT = 16 * 1024 * 1024  # a METADATA file bigger than this is not metadata
 
 
 @dataclass

@@ -99,13 +99,16 @@ def sha256_file(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(dest: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the mirror so two runs never write the same files."""
+def run_lock(dest: Path, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``dest`` so two runs never write the same files.
+
+    Fails at once when another run holds it, unless ``wait``: then takes it when that run ends.
+    """
     state = dest / ".state"
     state.mkdir(parents=True, exist_ok=True)
     with open(state / "lock", "w") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             message = f"another pypi-mirror run holds {state / 'lock'}; wait for it to finish"
             raise MirrorError(message) from None

@@ -3,11 +3,14 @@
 Per project the mirror keeps ``.state/projects/<project>.json``: one record per mirrored file
 (hash, size, requires-python, yanked, metadata hash). Pages are rendered from these records and
 the files on disk, so files kept from earlier runs stay listed; a page is replaced atomically and
-only after every file it links to is complete.
+only after every file it links to is complete. ``private_index`` renders pypiserver's packages
+with the same functions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import html
 import json
 from collections.abc import Iterable
@@ -49,11 +52,16 @@ def known_projects(dest: Path) -> list[str]:
 
 
 def present_records(dest: Path, project: str, records: dict[str, Record]) -> list[Record]:
-    """Records whose file is really on disk, newest version first then by name."""
+    """Records whose file is really on disk, in page order (see in_page_order)."""
     present = []
     for filename, record in records.items():
         if (dest / "files" / project / filename).is_file():
             present.append(dict(record, filename=filename))
+    return in_page_order(present)
+
+
+def in_page_order(records: Iterable[Record]) -> list[Record]:
+    """Oldest version first, then by filename (an invalid version sorts as 0)."""
 
     def key(record: Record):
         try:
@@ -62,14 +70,18 @@ def present_records(dest: Path, project: str, records: dict[str, Record]) -> lis
             version = Version("0")
         return (version, str(record["filename"]))
 
-    return sorted(present, key=key)
+    return sorted(records, key=key)
 
 
-def _file_url(project: str, filename: str) -> str:
-    return f"../../files/{project}/{quote(filename)}"
+def _file_url(files_url: str | None, project: str, filename: str) -> str:
+    base = f"../../files/{project}" if files_url is None else files_url
+    return f"{base}/{quote(filename)}"
 
 
-def render_project_html(project: str, records: Iterable[Record]) -> str:
+def render_project_html(project: str, records: Iterable[Record],
+                        files_url: str | None = None) -> str:
+    """PEP 503 page; links to ``files_url``/<file> (relative to the page), by default the
+    mirror's ``files/<project>/``."""
     lines = [
         "<!DOCTYPE html>",
         "<html>",
@@ -82,7 +94,8 @@ def render_project_html(project: str, records: Iterable[Record]) -> str:
     ]
     for record in records:
         filename = str(record["filename"])
-        attrs = [f'href="{html.escape(_file_url(project, filename))}#sha256={record["sha256"]}"']
+        url = _file_url(files_url, project, filename)
+        attrs = [f'href="{html.escape(url)}#sha256={record["sha256"]}"']
         if record.get("requires_python"):
             attrs.append(f'data-requires-python="{html.escape(str(record["requires_python"]))}"')
         if record.get("yanked") is not None:
@@ -97,14 +110,16 @@ def render_project_html(project: str, records: Iterable[Record]) -> str:
     return "\n".join(lines)
 
 
-def render_project_json(project: str, records: Iterable[Record]) -> str:
+def render_project_json(project: str, records: Iterable[Record],
+                        files_url: str | None = None) -> str:
+    """PEP 691 page; file URLs as in render_project_html."""
     files = []
     versions = set()
     for record in records:
         filename = str(record["filename"])
         entry: dict[str, object] = {
             "filename": filename,
-            "url": _file_url(project, filename),
+            "url": _file_url(files_url, project, filename),
             "hashes": {"sha256": record["sha256"]},
             "requires-python": record.get("requires_python") or None,
             "size": record["size"],
@@ -132,23 +147,53 @@ def _version_key(text: str):
         return (1, text)
 
 
+def write_page(path: Path, data: bytes, gzip_sibling: bool = False) -> bool:
+    """write_if_changed, and ``<path>.gz`` beside it first for nginx's gzip_static; True when
+    either changed. The .gz is byte-stable (no timestamp), so an unchanged page stays unchanged.
+    """
+    changed = False
+    if gzip_sibling:
+        packed = gzip.compress(data, compresslevel=9, mtime=0)
+        changed = write_if_changed(path.with_name(path.name + ".gz"), packed)
+    return write_if_changed(path, data) or changed
+
+
 def write_project(dest: Path, project: str, records: dict[str, Record]) -> bool:
-    """Write both pages of one project (JSON first, HTML last); True when either changed."""
+    """Write both pages of one mirrored project; True when either changed."""
     present = present_records(dest, project, records)
-    folder = dest / "simple" / project
-    json_page = render_project_json(project, present).encode()
-    html_page = render_project_html(project, present).encode()
-    changed = write_if_changed(folder / "index.json", json_page)
-    changed |= write_if_changed(folder / "index.html", html_page)
+    return write_project_pages(dest / "simple" / project, project, present)
+
+
+def write_project_pages(folder: Path, project: str, records: list[Record],
+                        files_url: str | None = None, gzip_siblings: bool = False) -> bool:
+    """Write ``folder``/index.json then index.html (try_files looks for the HTML last)."""
+    json_page = render_project_json(project, records, files_url).encode()
+    html_page = render_project_html(project, records, files_url).encode()
+    changed = write_page(folder / "index.json", json_page, gzip_siblings)
+    changed |= write_page(folder / "index.html", html_page, gzip_siblings)
     return changed
 
 
-def write_root(dest: Path, projects: Iterable[str]) -> bool:
+PAGES = ("index.json", "index.html", "index.json.gz", "index.html.gz")
+
+
+def remove_project_pages(folder: Path) -> bool:
+    """Delete a project's pages and then its folder (unless something unknown is left in it)."""
+    removed = False
+    for page in PAGES:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / page).unlink()
+            removed = True
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return removed
+
+
+def write_root(dest: Path, projects: Iterable[str], gzip_siblings: bool = False) -> bool:
     names = sorted(set(projects))
     data = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
-    changed = write_if_changed(
-        dest / "simple" / "index.json", (json.dumps(data, indent=1) + "\n").encode()
-    )
+    changed = write_page(dest / "simple" / "index.json",
+                         (json.dumps(data, indent=1) + "\n").encode(), gzip_siblings)
     lines = [
         "<!DOCTYPE html>",
         "<html>",
@@ -160,5 +205,16 @@ def write_root(dest: Path, projects: Iterable[str]) -> bool:
     ]
     lines += [f'<a href="{quote(n)}/">{html.escape(n)}</a><br>' for n in names]
     lines += ["</body>", "</html>", ""]
-    changed |= write_if_changed(dest / "simple" / "index.html", "\n".join(lines).encode())
+    changed |= write_page(dest / "simple" / "index.html", "\n".join(lines).encode(),
+                          gzip_siblings)
     return changed
+
+
+def read_root(dest: Path) -> list[str] | None:
+    """Project names the root page lists; None when there is no readable root page."""
+    try:
+        data = json.loads((dest / "simple" / "index.json").read_bytes())
+        names = [entry["name"] for entry in data["projects"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return names if all(isinstance(n, str) for n in names) else None

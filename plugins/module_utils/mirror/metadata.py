@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import BinaryIO, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 Source = Union[Path, bytes]
+# A METADATA or PKG-INFO bigger than this is not metadata (and must not fill the memory when
+# it comes out of an archive that compresses it a thousandfold).
+METADATA_LIMIT = 16 * 1024 * 1024
 
 
 def _open(source: Source) -> BinaryIO:
@@ -28,6 +32,8 @@ def wheel_metadata(source: Source) -> bytes:
         ]
         if len(candidates) != 1:
             raise ValueError(f"wheel has {len(candidates)} top-level .dist-info/METADATA files")
+        if archive.getinfo(candidates[0]).file_size > METADATA_LIMIT:
+            raise ValueError(f"{candidates[0]} is bigger than {METADATA_LIMIT} bytes")
         return archive.read(candidates[0])
 
 
@@ -45,13 +51,17 @@ def _sdist_member(source: Source, name: str) -> bytes | None:
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
                 for member in archive.getmembers():
                     if member.name.count("/") == 1 and member.name.endswith("/" + name):
+                        if member.size > METADATA_LIMIT:
+                            return None
                         extracted = archive.extractfile(member)
                         return extracted.read() if extracted else None
         else:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                for member_name in archive.namelist():
-                    if member_name.count("/") == 1 and member_name.endswith("/" + name):
-                        return archive.read(member_name)
+                for info in archive.infolist():
+                    if info.filename.count("/") == 1 and info.filename.endswith("/" + name):
+                        if info.file_size > METADATA_LIMIT:
+                            return None
+                        return archive.read(info)
     except (tarfile.TarError, zipfile.BadZipFile, OSError):
         return None
     return None
@@ -108,3 +118,16 @@ def requires_dist(metadata: bytes) -> list[Requirement]:
 def metadata_name(metadata: bytes) -> str:
     message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
     return canonicalize_name(str(message.get("Name", "")))
+
+
+def requires_python(metadata: bytes) -> str | None:
+    """The Requires-Python field, or None when absent or not a valid specifier set."""
+    message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+    value = str(message.get("Requires-Python") or "").strip()
+    if not value:
+        return None
+    try:
+        SpecifierSet(value)
+    except InvalidSpecifier:
+        return None
+    return value

@@ -8,6 +8,7 @@ library and ``packaging``: the publisher on a box without ``requests`` uses thes
 from __future__ import annotations
 
 import posixpath
+import re
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -22,6 +23,14 @@ from packaging.version import Version
 from .errors import UnsafeUpstreamData
 
 _HEX = frozenset("0123456789abcdef")
+# PEP 503 normalized names, as packaging.utils.is_normalized_name checks them; that function is
+# newer than Debian 12's packaging 23.0, which the box runs.
+_NORMALIZED_NAME = re.compile(r"^([a-z0-9]|[a-z0-9]([a-z0-9-](?!--))*[a-z0-9])$")
+
+
+def is_normalized_name(name: str) -> bool:
+    """True for a project name exactly as PEP 503 normalizes it (the name of its index page)."""
+    return _NORMALIZED_NAME.match(name) is not None
 
 
 def is_sha256(value: object) -> bool:
@@ -29,17 +38,18 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
 
 
-def check_filename(project: str, filename: str) -> tuple[str, Version, frozenset[Tag]]:
-    """Validate an upstream filename; return (kind, version, tags) or raise UnsafeUpstreamData.
+def parse_filename(filename: str) -> tuple[str, str, Version, frozenset[Tag]]:
+    """(kind, normalized project, version, tags) of a distribution's filename.
 
-    Raises ValueError for names that are simply not wheels/sdists (eggs, .exe installers), which
-    callers skip silently.
+    Raises UnsafeUpstreamData for a name that must never become a path (separators, dot-names,
+    control characters) or an invalid wheel name, and ValueError for names that are simply not
+    wheels/sdists (eggs, .exe installers), which callers skip silently.
     """
     if (
         not filename
         or "/" in filename
         or "\\" in filename
-        or "\x00" in filename
+        or not filename.isprintable()  # control characters, line and paragraph separators
         or filename.startswith(".")
         or ".." in filename
         or filename != posixpath.basename(filename)
@@ -60,6 +70,15 @@ def check_filename(project: str, filename: str) -> tuple[str, Version, frozenset
         kind = "sdist"
     else:
         raise ValueError(f"not a wheel or sdist: {filename}")
-    if canonicalize_name(name) != project:
+    return kind, canonicalize_name(name), version, frozenset(wheel_tags)
+
+
+def check_filename(project: str, filename: str) -> tuple[str, Version, frozenset[Tag]]:
+    """Validate an upstream filename of ``project``; return (kind, version, tags).
+
+    Raises like parse_filename, and UnsafeUpstreamData for a file of another project.
+    """
+    kind, name, version, wheel_tags = parse_filename(filename)
+    if name != project:
         raise UnsafeUpstreamData(f"file {filename!r} does not belong to project {project!r}")
-    return kind, version, frozenset(wheel_tags)
+    return kind, version, wheel_tags

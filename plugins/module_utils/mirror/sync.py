@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +25,7 @@ from pathlib import Path
 from . import index
 from .errors import MirrorError
 from .fsutil import link_into_place, run_lock, sha256_of
-from .names import check_filename, is_sha256
-
-# PEP 503 normalized names, as packaging.utils.is_normalized_name checks them; that function is
-# newer than Debian 12's packaging 23.0, which the box runs.
-_NORMALIZED_NAME = re.compile(r"^([a-z0-9]|[a-z0-9]([a-z0-9-](?!--))*[a-z0-9])$")
-
-
-def _is_normalized(name: str) -> bool:
-    return _NORMALIZED_NAME.match(name) is not None
-
+from .names import check_filename, is_normalized_name, is_sha256
 
 STAGING_DIR = ".incoming"
 METADATA_SUFFIX = ".metadata"
@@ -96,7 +86,7 @@ def load_staged_records(staging: Path) -> dict[str, dict[str, index.Record]]:
     # Dot-names are atomic_write's temporaries, left by a controller run that was killed.
     for path in (p for p in paths if p.name.endswith(".json") and not p.name.startswith(".")):
         project = path.name[: -len(".json")]
-        if not _is_normalized(project):
+        if not is_normalized_name(project):
             problems.append(f"{path.name}: {project!r} is not a normalized project name")
             continue
         try:
@@ -113,16 +103,6 @@ def load_staged_records(staging: Path) -> dict[str, dict[str, index.Record]]:
     if problems:
         _fail(problems, f"bad staged records in {folder}")
     return found
-
-
-def read_root(mirror: Path) -> list[str] | None:
-    """Project names the mirror's root page lists; None when it has no readable root page."""
-    try:
-        data = json.loads((mirror / "simple" / "index.json").read_bytes())
-        names = [entry["name"] for entry in data["projects"]]
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    return names if all(isinstance(n, str) for n in names) else None
 
 
 def _regular_inode(path: Path) -> tuple[int, int] | None:
@@ -169,7 +149,7 @@ class _Publication:
         if not self.records:
             raise MirrorError(f"{staging} holds no mirror (no .state/projects/*.json records); "
                               "nothing to publish")
-        live = read_root(staging)
+        live = index.read_root(staging)
         if live is None:
             raise MirrorError(f"{staging}/simple/index.json is missing or unreadable; "
                               "is the staged copy complete?")
@@ -243,7 +223,7 @@ class _Publication:
             with contextlib.suppress(OSError):
                 projects.update(entry.name for entry in os.scandir(self.dest / folder)
                                 if entry.is_dir(follow_symlinks=False)
-                                and _is_normalized(entry.name))
+                                and is_normalized_name(entry.name))
         keep = {file.live for file in self.files}
         stale = []
         for project in sorted(projects):
@@ -255,7 +235,7 @@ class _Publication:
     def would_change(self, dropped: list[str], stale: list[Path]) -> bool:
         if dropped or stale or any(not f.in_place for f in self.files):
             return True
-        if read_root(self.dest) != self.live:
+        if index.read_root(self.dest) != self.live:
             return True
         return any(index.load_records(self.dest, p) != self.published[p] for p in self.live)
 
@@ -272,12 +252,7 @@ class _Publication:
             changed |= index.write_project(self.dest, project, self.published[project])
         changed |= index.write_root(self.dest, self.live)
         for project in dropped:
-            pages = self.dest / "simple" / project
-            for page in ("index.json", "index.html"):
-                with contextlib.suppress(FileNotFoundError):
-                    (pages / page).unlink()
-            with contextlib.suppress(OSError):
-                pages.rmdir()
+            index.remove_project_pages(self.dest / "simple" / project)
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
