@@ -9,6 +9,7 @@ and runs the site playbook for that box alone.
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import tarfile
@@ -101,6 +102,30 @@ def test_pip_and_uv_install_from_every_box(client, name):
     assert result.succeeded, result.stdout + result.stderr
 
 
+def run_site(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT_DIR / "collections"),
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    return subprocess.run(
+        ["ansible-playbook", "site.yml", "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def test_a_failing_box_does_not_stop_the_others(tmp_path):
+    """One box with a bad setting: it fails with the reason, the others run to the end."""
+    bad = tmp_path / "bad-box.yml"
+    bad.write_text('all: {hosts: {box-fleet-2: {access_point_channel: 13, '
+                   'access_point_country: US}}}\n')
+    run = run_site("-i", str(bad), "--limit", "box-fleet-1,box-fleet-2")
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-3000:]
+    assert "access_point_channel 13 is not legal" in output, output[-3000:]
+    recap = output[output.rindex("PLAY RECAP"):]
+    assert re.search(r"box-fleet-2\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=1", recap), recap
+    # box-fleet-1 went through every role (its landing page was rendered again: a post_task).
+    assert re.search(r"box-fleet-1\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", recap), recap
+    assert "List what the box now holds on the landing page" in output
+
+
 class Tripwire:
     """Listens where the upstream was and counts every connection attempt."""
 
@@ -161,12 +186,7 @@ def test_a_reflashed_box_is_rebuilt_with_no_upstream_and_no_internet(reflashed_b
     stop_upstream()
     tripwire = Tripwire(UPSTREAM_PORT)
     try:
-        env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT_DIR / "collections"),
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-        run = subprocess.run(
-            ["ansible-playbook", "site.yml", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-             "--limit", reflashed_box],
-            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1800)
+        run = run_site("--limit", reflashed_box)
     finally:
         tripwire.close()
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
