@@ -14,5 +14,7 @@ One module per job, in the order a run uses them:
 - ``fsutil``     atomic writes, hard links into place, hashing and the run lock;
 - ``engine``     one run from options to a result summary;
 - ``cli``        the command-line entry point (``scripts/pypi-mirror``);
-- ``sync``       a fleet box's side: verify a mirror rsync'd from the controller and publish it.
+- ``sync``       a fleet box's side: verify a mirror rsync'd from the controller and publish it;
+- ``private_index`` the same static index for pypiserver's package directory, and the box's root
+  page (runs on the box, copied there by the nginx_cache role).
 """
