@@ -50,6 +50,9 @@ MAX_SECONDS = 30.0
 # A .tar.gz is checked to the end of its gzip stream; past this many bytes unpacked it is
 # taken as whole (it was not growing) rather than unpacked further.
 GZIP_CHECK_LIMIT = 1 << 30
+# An sdist's PKG-INFO is read out of the archive loaded whole; past this size it is not read,
+# and the page says nothing of its Requires-Python (pip finds out when it builds it).
+SDIST_METADATA_MAX_SIZE = 64 << 20
 
 Listing = dict[str, tuple[int, int]]  # filename -> (size, mtime_ns)
 
@@ -98,13 +101,15 @@ def _is_whole(path: Path) -> bool:
         return False
 
 
-def _requires_python(path: Path) -> str | None:
+def _requires_python(path: Path, size: int) -> str | None:
     """From the wheel's METADATA or the sdist's PKG-INFO; None when it cannot be read."""
     try:
         if path.name.endswith(".whl"):
             metadata: bytes | None = wheel_metadata(path)
-        else:
+        elif size <= SDIST_METADATA_MAX_SIZE:
             metadata = sdist_metadata(path)
+        else:
+            return None
     except Exception:  # a whole archive with odd insides: listed, and pip will say what is wrong
         return None
     return requires_python(metadata) if metadata else None
@@ -116,7 +121,7 @@ def examine(path: Path, seen: tuple[int, int]) -> dict | None:
     try:
         if entry["complete"]:
             entry["sha256"] = sha256_file(path)
-            entry["requires_python"] = _requires_python(path)
+            entry["requires_python"] = _requires_python(path, seen[0])
         after = os.stat(path)
     except OSError:  # removed meanwhile
         return None
