@@ -1,12 +1,14 @@
 """The collection as users get it: built by ansible-galaxy, installed, and run by its FQCN."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -62,3 +64,28 @@ def test_checkout_runs_its_playbooks_as_users_type_them():
         result = run(str(BIN / "ansible-playbook"), playbook, "-i", "pi.local,", "--syntax-check",
                      env=env, cwd=PROJECT_DIR)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_installed_collection_carries_the_indexer_the_nginx_role_copies(built_collection,
+                                                                       tmp_path):
+    """The role copies the indexer's modules from <role_path>/../../plugins: that path must hold
+    them in an installed collection too, and the copy must run on its own."""
+    installed = tmp_path / "collections"
+    result = run(str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--force",
+                 "--no-deps", "-p", str(installed), str(built_collection))
+    assert result.returncode == 0, result.stderr
+    role = installed / "ansible_collections" / "pypi_in_a_box" / "pi" / "roles" / "nginx_cache"
+    modules = yaml.safe_load((role / "vars" / "main.yml").read_text())[
+        "nginx_cache_indexer_modules"]
+    lib = tmp_path / "lib"
+    (lib / "mirror").mkdir(parents=True)
+    for module in modules:
+        shutil.copy(role / ".." / ".." / "plugins" / "module_utils" / "mirror" / module,
+                    lib / "mirror" / module)
+    shutil.copy(role / "files" / "pypi-in-a-box-index", lib / "pypi-in-a-box-index")
+    packages, dest = tmp_path / "packages", tmp_path / "index"
+    packages.mkdir()
+    result = run(sys.executable, "-I", str(lib / "pypi-in-a-box-index"), "--packages",
+                 str(packages), "--dest", str(dest), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (dest / "simple" / "index.json").is_file()
