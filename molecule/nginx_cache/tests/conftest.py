@@ -64,6 +64,17 @@ def run_playbook(playbook: str, tmp_path: Path, **extra_vars) -> subprocess.Comp
     )
 
 
+@pytest.fixture
+def reconverged(request, tmp_path):
+    """The box converged with other variables (the test's indirect parameter) for one test,
+    then back to the scenario's own state for the others."""
+    result = run_playbook("converge.yml", tmp_path, **request.param)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield
+    restored = run_playbook("converge.yml", tmp_path)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+
+
 @pytest.fixture(scope="session")
 def role_defaults() -> dict:
     """The role's documented defaults, which converge.yml does not override for the cache."""

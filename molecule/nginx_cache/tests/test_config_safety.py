@@ -23,10 +23,10 @@ def fingerprint(box, path: str) -> tuple[str, float]:
 def assert_nginx_serves_the_old_site(box, http, base):
     assert box.run("nginx -t").rc == 0
     assert http.get(f"{base}/").status_code == 200
-    # Still the role's site (the cache header), not Debian's default.
+    # Still the role's site (the static index of pypiserver's packages), not Debian's default.
     response = http.get(f"{base}/simple/flask/")
     assert response.status_code == 200
-    assert "X-Cache-Status" in response.headers
+    assert "../../packages/flask-3.0.3-py3-none-any.whl#sha256=" in response.text
 
 
 def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base, tmp_path):
@@ -61,6 +61,12 @@ def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base, tm
             SITE_CONFIG,
         ),
         (
+            "nginx_cache",
+            {"pypiserver_authenticate": ["update", "list"]},
+            "set nginx_cache_listing_requires_auth: true",
+            SITE_CONFIG,
+        ),
+        (
             "pypiserver",
             {"pypiserver_users": []},
             "pypiserver_users is empty",
@@ -76,7 +82,7 @@ def test_broken_nginx_config_is_rejected_and_never_goes_live(box, http, base, tm
             HTPASSWD,
         ),
     ],
-    ids=["cache-size", "cache-time", "no-upload-user", "anonymous-uploads"],
+    ids=["cache-size", "cache-time", "open-static-list", "no-upload-user", "anonymous-uploads"],
 )
 def test_bad_input_fails_with_a_message_before_anything_changes(
     box, http, base, tmp_path, role, variables, message, guarded

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import UPLOAD_PASSWORD, UPLOAD_USER, run_playbook
+from conftest import UPLOAD_PASSWORD, UPLOAD_USER
 
 
-@pytest.fixture
-def downloads_need_a_password(tmp_path):
-    result = run_playbook(
-        "converge.yml",
-        tmp_path,
-        pypiserver_authenticate=["update", "download"],
-        nginx_cache_packages_require_auth=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    yield
-    # Back to the scenario's converged state (open downloads from disk) for the other tests.
-    restored = run_playbook("converge.yml", tmp_path)
-    assert restored.returncode == 0, restored.stdout + restored.stderr
-
-
+@pytest.mark.parametrize("reconverged", [{"pypiserver_authenticate": ["update", "download"],
+                                          "nginx_cache_packages_require_auth": True}],
+                         indirect=True)
 def test_package_files_need_the_password_when_pypiserver_asks_for_it(
-    downloads_need_a_password, http, base, wheel_file
+    reconverged, http, base, wheel_file
 ):
     url = f"{base}/packages/{wheel_file.name}"
     assert http.get(url).status_code == 401

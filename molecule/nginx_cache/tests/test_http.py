@@ -15,6 +15,9 @@ JSON = "application/vnd.pypi.simple.v1+json"
 PIP_ACCEPT = f"{JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 MIRROR_PROJECT = "idna"
 MIRROR_WHEEL = "idna-3.10-py3-none-any.whl"
+# Only pypiserver lists it (prepare.yml puts it in a sub-directory): its page is proxied and cached.
+PROXIED_PROJECT = "piab-cache-probe"
+PROXIED_WHEEL = "piab-cache-probe-1.0-py3-none-any.whl"
 
 
 def test_server_header_has_no_version(http, base):
@@ -57,14 +60,14 @@ def test_missing_project_is_a_fast_404_never_a_redirect(http, base):
     assert response.headers["X-Cache-Status"] == "HIT"
 
 
-def test_index_pages_are_cached_per_accept_variant(http, base):
+def test_index_pages_from_pypiserver_are_cached_per_accept_variant(http, base):
     # A fresh cache key: pypiserver ignores the query string, the cache key does not.
-    url = f"{base}/simple/flask/?probe={uuid.uuid4().hex}"
+    url = f"{base}/simple/{PROXIED_PROJECT}/?probe={uuid.uuid4().hex}"
     statuses = []
     for accept in (HTML, HTML, PIP_ACCEPT, PIP_ACCEPT, HTML):
         response = http.get(url, headers={"Accept": accept})
         assert response.status_code == 200
-        assert "flask-3.0.3-py3-none-any.whl#sha256=" in response.text
+        assert f"{PROXIED_WHEEL}#sha256=" in response.text
         assert "Accept" in response.headers["Vary"]
         statuses.append(response.headers["X-Cache-Status"])
     # JSON and HTML are different responses, so the first JSON request is a miss of its own.
@@ -72,7 +75,7 @@ def test_index_pages_are_cached_per_accept_variant(http, base):
 
 
 def test_a_change_in_the_package_directory_purges_cached_pages(box, http, base):
-    url = f"{base}/simple/flask/?probe={uuid.uuid4().hex}"
+    url = f"{base}/simple/{PROXIED_PROJECT}/?probe={uuid.uuid4().hex}"
     assert http.get(url).headers["X-Cache-Status"] in ("MISS", "HIT")
     assert http.get(url).headers["X-Cache-Status"] == "HIT"
     assert box.service("pypi-in-a-box-cache-purge.path").is_running
@@ -93,7 +96,8 @@ def test_a_change_in_the_package_directory_purges_cached_pages(box, http, base):
 
 def test_index_pages_are_gzipped(http, base):
     for accept in (HTML, PIP_ACCEPT):
-        for project in ("flask", MIRROR_PROJECT):  # proxied and static
+        # static (pypiserver's packages, the mirror) and proxied
+        for project in ("flask", MIRROR_PROJECT, PROXIED_PROJECT):
             response = http.get(
                 f"{base}/simple/{project}/",
                 headers={"Accept": accept, "Accept-Encoding": "gzip"},
