@@ -1,4 +1,4 @@
-"""Benchmark: the box (nginx cache in front of pypiserver) vs pypiserver alone vs static nginx.
+"""Benchmark: the box (nginx in front of pypiserver) vs pypiserver alone vs static nginx.
 
 Usage, from a checkout after `make venv` (Docker running; needs PyPI once for the wheels and
 Debian apt once for `wrk` on this machine and nginx in the container):
@@ -21,12 +21,17 @@ What it does (issue 2, "Benchmark"):
    - MB/s for the largest wheel (wrk, 4 connections),
    - server CPU-seconds per client install: a real `pip install` and a real `uv pip install` of
      django flask requests numpy pandas (fresh venv, no cache) from a client container, once
-     by one client alone after a quiet spell and once by 3 clients at once (a room; CPU / 3), CPU
-     read from /proc/<pid>/stat (utime+stime) of the server's processes before and after:
-     box = its nginx master+workers + pypiserver (a cache miss costs pypiserver CPU),
-     pypiserver = its process, static = the second nginx's master+workers;
+     by one client alone and once by 3 clients at once (a room; CPU / 3), CPU read from
+     /proc/<pid>/stat (utime+stime) of the server's processes before and after:
+     box = its nginx master+workers + pypiserver (whatever still reaches pypiserver costs it
+     CPU), pypiserver = its process, static = the second nginx's master+workers. The box serves
+     pypiserver's index pages from the static index its indexer writes on every change of the
+     package directory (PEP 691 JSON, which pip and uv ask for, with gzip twins); the indexer
+     runs once per change, not per request, so it is not in these figures but timed in 4;
 4. fills the package directory with small dummy wheels of many projects (100 -> 50,000 files)
-   and measures the latency of /simple/django/ on each server at each size;
+   and measures the latency of /simple/django/ on each server at each size, and how long after
+   the files land the box's static index lists them (the indexer's run, which hashes only the
+   new files);
 5. prints a table and the ratios to the static ceiling with the goals of issue 2
    (box >= 0.8x static req/s and MB/s; box CPU per install <= 1.2x static).
 
@@ -71,6 +76,9 @@ NETWORK = "piab-bench"
 PACKAGES_DIR = "/srv/pypi/packages"
 STATIC_ROOT = "/srv/bench-static"
 STATIC_CONF = "/etc/bench-static/nginx.conf"
+# Where the nginx_cache role's indexer writes the static index of pypiserver's packages.
+BOX_INDEX = "/var/lib/pypi-in-a-box/private-index"
+BOX_INDEXER = "pypi-in-a-box-cache-purge.service"
 PORTS = {"box": 80, "pypiserver": 8080, "static": 8090}
 SERVERS = list(PORTS)
 # The systemd-as-PID-1 settings of .config/molecule/config.yml, as docker run flags.
@@ -235,6 +243,18 @@ def start_client(image: str) -> None:
     uv = shutil.which("uv") or str(REPO / ".venv" / "bin" / "uv")
     run(["docker", "run", "-d", "--name", CLIENT, "--network", f"container:{BOX}",
          "-v", f"{uv}:/usr/local/bin/uv:ro", image, "sleep", "infinity"])
+
+
+def wait_indexed(project: str, limit: float = 900) -> float | None:
+    """Seconds until the box's static index has the project's page and its indexer is idle."""
+    started = time.monotonic()
+    probe = (f"test -f {BOX_INDEX}/simple/{project}/index.html"
+             f" && ! systemctl -q is-active {BOX_INDEXER}")
+    while time.monotonic() - started < limit:
+        if dexec(probe, check=False).returncode == 0:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
 
 
 def box_pid() -> int:
@@ -457,11 +477,8 @@ def main() -> int:
                     r = wrk(f"{base}/packages/{big_wheel}", seconds, 4)
                     f.mbps.append(r["bytes_per_s"] / 1e6)
                     if rnd < install_rounds:
-                        # "alone": one client after a quiet spell (the box's index cache has
-                        # expired: the other servers' turns take longer than its validity), so
-                        # every page it asks for costs pypiserver a refresh. "room": ROOM
-                        # clients at once, as attendees do; CPU divided by ROOM. The tool
-                        # alternates by round.
+                        # "alone": one client by itself. "room": ROOM clients at once, as
+                        # attendees do; CPU divided by ROOM. The tool alternates by round.
                         tool = ("pip", "uv")[rnd % 2]
                         kinds_now = []
                         for state, clients in (("alone", 1), ("room", ROOM)):
@@ -479,6 +496,7 @@ def main() -> int:
                         + (f", server CPU per install: {done}" if rnd < install_rounds else ""))
 
             curve: dict[int, dict[str, tuple[float, float]]] = {}
+            indexed: dict[int, float | None] = {}
             have = len(real_wheels)
             dummy = dummy_wheel_bytes()
             for size in sizes:
@@ -492,6 +510,12 @@ def main() -> int:
                     names = {canonicalize_name(parse_wheel_filename(n)[0]) for n in new}
                     write_static_index(staging / "packages", staging / "static", names)
                     tar_into_box(staging / "static", ["simple"], STATIC_ROOT)
+                    if "box" in present:
+                        last = canonicalize_name(parse_wheel_filename(new[-1])[0])
+                        indexed[size] = wait_indexed(last)
+                        log(f"box: {size:,} files indexed after "
+                            + (f"{indexed[size]:.1f} s" if indexed[size] is not None
+                               else "more than 900 s"))
                     for n in new:
                         (staging / "packages" / n).unlink()
                     have = size
@@ -508,17 +532,18 @@ def main() -> int:
                 run(["docker", "rm", "-f", BOX, CLIENT], check=False)
                 run(["docker", "network", "rm", NETWORK], check=False)
 
-    report(figures, present, curve, big_wheel, (wheels / big_wheel).stat().st_size, rounds,
-           install_rounds, seconds, time.monotonic() - started, missing_roles)
+    report(figures, present, curve, indexed, big_wheel, (wheels / big_wheel).stat().st_size,
+           rounds, install_rounds, seconds, time.monotonic() - started, missing_roles)
     bad = [s for s in present if figures[s].failures]
     return 1 if bad or missing_roles else 0
 
 
 def report(figures: dict[str, Figures], present: list[str],
-           curve: dict[int, dict[str, tuple[float, float]]], big_wheel: str, big_size: int,
+           curve: dict[int, dict[str, tuple[float, float]]], indexed: dict[int, float | None],
+           big_wheel: str, big_size: int,
            rounds: int, install_rounds: int, seconds: float, elapsed: float,
            missing_roles: list[str]) -> None:
-    label = {"box": "box (nginx cache)", "pypiserver": "pypiserver alone",
+    label = {"box": "box (static index)", "pypiserver": "pypiserver alone",
              "static": "static nginx (ceiling)"}
     print()
     print(f"Serving benchmark: {rounds} interleaved rounds (medians), wrk {seconds:g}s per "
@@ -570,17 +595,18 @@ def report(figures: dict[str, Figures], present: list[str],
                   f"MB/s {paired[s][1]:.2f}x"
                   + (f"  (rounds: {', '.join(f'{a / b:.2f}' for a, b in zip(f.rps, st.rps))})"
                      if s == "box" else ""))
-        print("  alone = one client after a quiet spell (the box's index cache has expired, so "
-              "its pages are refreshed from pypiserver);\n"
-              f"  room = {ROOM} clients installing at once (CPU divided by {ROOM}), as attendees "
-              "do; install wall s = alone/room per tool.")
+        print(f"  alone = one client by itself; room = {ROOM} clients installing at once (CPU "
+              f"divided by {ROOM}), as attendees do; install wall s = alone/room per tool.")
     if curve:
         print("\nLatency of /simple/django/ vs files in the package directory "
               "(median ms; first request in brackets):")
-        print(f"{'files':>8}" + "".join(f"{label[s]:>26}" for s in present))
+        print(f"{'files':>8}" + "".join(f"{label[s]:>26}" for s in present)
+              + (f"{'box indexed after s':>21}" if indexed else ""))
         for size, row in curve.items():
+            after = indexed.get(size)
             print(f"{size:>8,}" + "".join(
-                f"{row[s][0] * 1000:>16,.1f} ({row[s][1] * 1000:>7,.1f})" for s in present))
+                f"{row[s][0] * 1000:>16,.1f} ({row[s][1] * 1000:>7,.1f})" for s in present)
+                + (f"{after:>21.1f}" if after is not None else f"{'-':>21}" if indexed else ""))
     if missing_roles:
         print(f"\nNOT MEASURED: role(s) {', '.join(missing_roles)} not in the repo yet.")
 
