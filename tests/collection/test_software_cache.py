@@ -13,27 +13,28 @@ ROOT = Path(__file__).resolve().parents[2]
 NEEDS_AN_UPLINK = {"nftables"}
 
 
-def _apt_tasks(tasks):
+def _apt_tasks(tasks, inherited_vars=None):
+    """(task, its vars and those of the blocks around it) for every apt task."""
     for task in tasks or []:
         if not isinstance(task, dict):
             continue
-        yield from _apt_tasks(task.get("block"))
-        yield from _apt_tasks(task.get("rescue"))
-        yield from _apt_tasks(task.get("always"))
+        task_vars = {**(inherited_vars or {}), **task.get("vars", {})}
+        for section in ("block", "rescue", "always"):
+            yield from _apt_tasks(task.get(section), task_vars)
         if "ansible.builtin.apt" in task:
-            yield task
+            yield task, task_vars
 
 
-def _names(task) -> set[str]:
+def _names(task, task_vars) -> set[str]:
     """The literal package names an apt task installs, following one `{{ var }}` indirection
-    into the task's own vars."""
+    into the vars of the task or of a block around it."""
     value = task["ansible.builtin.apt"].get("name")
     if value is None:  # download_only, upgrade and the like install nothing of their own
         return set()
     if isinstance(value, str):
         match = re.fullmatch(r"\{\{\s*(\w+)\s*\}\}", value)
         if match:
-            value = task.get("vars", {})[match.group(1)]
+            value = task_vars[match.group(1)]
     names = {value} if isinstance(value, str) else set(value)
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", n) for n in names), (task["name"], names)
     return names
@@ -46,8 +47,8 @@ def test_the_cache_lists_every_package_the_roles_install():
     for tasks_file in sorted(ROOT.glob("roles/*/tasks/*.yml")):
         if tasks_file.parts[-3] == "software_cache":
             continue
-        for task in _apt_tasks(yaml.safe_load(tasks_file.read_text())):
-            for name in _names(task):
+        for task, task_vars in _apt_tasks(yaml.safe_load(tasks_file.read_text())):
+            for name in _names(task, task_vars):
                 installed[name] = tasks_file.relative_to(ROOT)
     assert installed, "no apt task found: the parser no longer matches the roles"
     missing = {n: str(f) for n, f in installed.items() if n not in cached | NEEDS_AN_UPLINK}
