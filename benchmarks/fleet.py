@@ -4,6 +4,7 @@ Usage, from a checkout after `make venv`, with Docker (needs PyPI once, to fill 
 
     .venv/bin/python benchmarks/fleet.py            # the mirror benchmark's full workshop set
     .venv/bin/python benchmarks/fleet.py --quick    # its quick set
+    .venv/bin/python benchmarks/fleet.py --set classroom   # ~3 GB: the gigabytes of issue 5
 
 What it does:
 1. serves the mirror benchmark's wheel set on 127.0.0.1 (benchmarks/local_upstream.py) behind
@@ -41,15 +42,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from mirror_weak_link import Upstream, log
 from weak_link import WeakLink
-from workshop_set import (
-    QUICK_PROJECTS,
-    QUICK_TARGETS,
-    REPO,
-    TARGETS,
-    WORKSHOP_PROJECTS,
-    fetch,
-    upstream_dir,
-)
+from workshop_set import REPO, SETS
 
 from tests.support.box_container import docker_run_args, wait_for_systemd
 
@@ -99,7 +92,8 @@ def seconds_by_role(stdout: str) -> dict[str, float]:
     return totals
 
 
-def provision(box: str, inventory_path: Path, link: WeakLink) -> tuple[float, int, dict]:
+def provision(box: str, inventory_path: Path, link: WeakLink,
+              log_dir: Path | None) -> tuple[float, int, dict]:
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
@@ -110,6 +104,8 @@ def provision(box: str, inventory_path: Path, link: WeakLink) -> tuple[float, in
                            "--limit", box], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=7200)
     wall = time.monotonic() - start
+    if log_dir:
+        (log_dir / f"{box}.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"provisioning {box} failed:\n{proc.stdout[-5000:]}\n"
                            f"{proc.stderr[-2000:]}")
@@ -127,16 +123,20 @@ def cleanup() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="N-th box vs first box of a fleet (issue 5).",
                                      epilog="See the top of this file for what is measured.")
-    parser.add_argument("--quick", action="store_true", help="the mirror benchmark's quick set")
+    parser.add_argument("--set", choices=sorted(SETS), default="workshop",
+                        help="which wheel set the controller mirrors (benchmarks/workshop_set.py)")
+    parser.add_argument("--quick", action="store_const", dest="set", const="quick",
+                        help="same as --set quick")
     parser.add_argument("--rtt-ms", type=float, default=150)
     parser.add_argument("--mbit", type=float, default=20)
     parser.add_argument("--drop-mb", type=float, default=30, help="0 = no resets")
     parser.add_argument("--keep", action="store_true", help="keep the containers")
+    parser.add_argument("--log-dir", type=Path,
+                        help="write each box's ansible-playbook output (with task times) here")
     opts = parser.parse_args()
 
-    projects = QUICK_PROJECTS if opts.quick else WORKSHOP_PROJECTS
-    targets = QUICK_TARGETS if opts.quick else TARGETS
-    source = fetch(upstream_dir(opts.quick), projects, targets)
+    projects, targets = SETS[opts.set].projects, SETS[opts.set].targets
+    source = SETS[opts.set].fetch()
     box_image = image()
     cleanup()
     run(["docker", "network", "create", NETWORK])
@@ -152,11 +152,12 @@ def main() -> int:
             run(docker_run_args(FIRST, "pi-1", NETWORK, box_image))
             wait_for_systemd(FIRST)
             log("first box: empty controller, the mirror downloaded through the weak link")
-            first_time, first_bytes, first_roles = provision(FIRST, inventory_path, link)
+            first_time, first_bytes, first_roles = provision(FIRST, inventory_path, link,
+                                                             opts.log_dir)
             run(docker_run_args(NTH, "pi-n", OFFLINE_NETWORK, box_image))
             wait_for_systemd(NTH)
             log("N-th box: the controller has it all; the box has no route anywhere")
-            nth_time, nth_bytes, nth_roles = provision(NTH, inventory_path, link)
+            nth_time, nth_bytes, nth_roles = provision(NTH, inventory_path, link, opts.log_dir)
             mirror_files = sum(1 for p in (work / "controller-mirror" / "files").rglob("*")
                                if p.is_file() and not p.name.endswith(".metadata"))
             mirror_mb = sum(p.stat().st_size for p in (work / "controller-mirror" / "files")
@@ -181,6 +182,18 @@ def main() -> int:
     print("(per-role columns: seconds of task time from profile_tasks)")
     mirror_ratio = nth_roles.get("pypi_mirror", 0) / max(first_roles.get("pypi_mirror", 0), 1e-9)
     print(f"mirror step N-th / first: {mirror_ratio:.2f}")
+    # Each box's time is fixed work (every other role) plus the mirror step, which grows with
+    # the mirror: where the two lines cross the goal says which mirrors the goal holds for.
+    first_fixed = first_time - first_roles.get("pypi_mirror", 0)
+    nth_fixed = nth_time - nth_roles.get("pypi_mirror", 0)
+    first_per_mb = first_roles.get("pypi_mirror", 0) / mirror_mb
+    nth_per_mb = nth_roles.get("pypi_mirror", 0) / mirror_mb
+    print(f"fixed work: first {first_fixed:.0f} s, N-th {nth_fixed:.0f} s; mirror step per GB: "
+          f"first {first_per_mb * 1000:.0f} s, N-th {nth_per_mb * 1000:.0f} s")
+    if GOAL_TIME_RATIO * first_per_mb > nth_per_mb:
+        crossover = (nth_fixed - GOAL_TIME_RATIO * first_fixed) / (
+            GOAL_TIME_RATIO * first_per_mb - nth_per_mb)
+        print(f"on this link the goal holds from a mirror of ~{max(crossover, 0) / 1000:.1f} GB")
     print(f"N-th / first time: {ratio:.2f} (goal <= {GOAL_TIME_RATIO:.2f}: "
           f"{'met' if ratio <= GOAL_TIME_RATIO else 'NOT met'}); N-th upstream bytes: "
           f"{nth_bytes} (goal 0: {'met' if nth_bytes == 0 else 'NOT met'})")

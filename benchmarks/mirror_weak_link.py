@@ -51,17 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_upstream import load_dists
 from weak_link import WeakLink
 from workshop_set import (
-    QUICK_PROJECTS,
-    QUICK_TARGETS,
     REPO,
-    TARGETS,
-    WORKSHOP_PROJECTS,
+    SETS,
     Target,
-    fetch,
     missing_for_targets,
     pip_download_args,
     pip_env,
-    upstream_dir,
 )
 
 ENGINE = REPO / "scripts" / "pypi-mirror"
@@ -363,9 +358,9 @@ def main() -> int:
     if opts.drop_mb is None:
         opts.drop_mb = 10 if opts.quick else 30
 
-    projects = QUICK_PROJECTS if opts.quick else WORKSHOP_PROJECTS
-    targets = QUICK_TARGETS if opts.quick else TARGETS
-    source = fetch(upstream_dir(opts.quick), projects, targets)
+    workshop = SETS["quick" if opts.quick else "workshop"]
+    projects, targets = workshop.projects, workshop.targets
+    source = workshop.fetch()
     dists = load_dists(source)
     upstream_hashes = {d.filename: d.sha256 for ds in dists.values() for d in ds}
     total = sum(d.size for ds in dists.values() for d in ds)

@@ -4,7 +4,11 @@
 user preparing a workshop does today; the union of the files is the local upstream that the
 benchmarks serve. A stamp file named after the recipe makes a second call a no-op.
 
-    python benchmarks/workshop_set.py [--quick]      # fetch only (also done on demand)
+    python benchmarks/workshop_set.py [--set quick|workshop|classroom]   # fetch only
+
+The sets (SETS below): `workshop`, what both benchmarks measure by default (~355 MB); `quick`, a
+subset for a first look; `classroom`, a data-science course for four platforms and four
+Pythons (~2.6 GB), the size of mirror that issue 5 is about ("the same gigabytes once per Pi").
 """
 
 from __future__ import annotations
@@ -64,10 +68,38 @@ MARKERS = {
     "manylinux-x86_64": ("Linux", "linux", "x86_64", "posix"),
     "macos-arm64": ("Darwin", "darwin", "arm64", "posix"),
     "windows-x86_64": ("Windows", "win32", "AMD64", "nt"),
+    "manylinux-aarch64": ("Linux", "linux", "aarch64", "posix"),
 }
 PYTHONS = ("3.11", "3.12")
 TARGETS = [Target(py, name, plats) for py in PYTHONS for name, plats in PLATFORMS.items()]
 QUICK_TARGETS = [t for t in TARGETS if t.python == "3.11" and t.name != "macos-arm64"]
+# A data-science course: the workshop's projects and the heavier scientific stack, for
+# attendees on Linux (x86-64 and ARM laptops or Pis), macOS and Windows, with any Python that
+# is still supported (3.11-3.14 in late 2026).
+CLASSROOM_PROJECTS = [*WORKSHOP_PROJECTS, "scipy", "scikit-learn", "pyarrow",
+                      "opencv-python-headless", "seaborn", "polars"]
+CLASSROOM_TARGETS = [Target(py, name, plats) for py in ("3.11", "3.12", "3.13", "3.14")
+                     for name, plats in [*PLATFORMS.items(),
+                                         ("manylinux-aarch64", ("manylinux_2_28_aarch64",
+                                                                "manylinux2014_aarch64"))]]
+
+
+@dataclass(frozen=True)
+class WorkshopSet:
+    projects: list[str]
+    targets: list[Target]
+    # Its own directory under .cache/, so fetching one set leaves the others intact.
+    directory: str
+
+    def fetch(self, quiet: bool = False) -> Path:
+        return fetch(CACHE / self.directory, self.projects, self.targets, quiet)
+
+
+SETS = {
+    "workshop": WorkshopSet(WORKSHOP_PROJECTS, TARGETS, "bench-upstream"),
+    "quick": WorkshopSet(QUICK_PROJECTS, QUICK_TARGETS, "bench-upstream-quick"),
+    "classroom": WorkshopSet(CLASSROOM_PROJECTS, CLASSROOM_TARGETS, "bench-upstream-classroom"),
+}
 
 
 def pip_download_args(target: Target, projects: list[str], dest: Path) -> list[str]:
@@ -149,22 +181,15 @@ def missing_for_targets(dest: Path, targets: list[Target]) -> dict[Target, set[s
     return missing
 
 
-def upstream_dir(quick: bool) -> Path:
-    """Quick mode fetches a subset into its own directory so the full set stays intact."""
-    return CACHE / ("bench-upstream-quick" if quick else "bench-upstream")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--set", choices=sorted(SETS), default="workshop")
     parser.add_argument("--serving", action="store_true", help="fetch the serving set instead")
     opts = parser.parse_args()
     if opts.serving:
         fetch(CACHE / "bench-wheels", SERVING_PROJECTS, [TARGETS[0]])
-    elif opts.quick:
-        fetch(upstream_dir(True), QUICK_PROJECTS, QUICK_TARGETS)
     else:
-        fetch(upstream_dir(False), WORKSHOP_PROJECTS, TARGETS)
+        SETS[opts.set].fetch()
     return 0
 
 
