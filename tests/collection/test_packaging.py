@@ -66,10 +66,11 @@ def test_checkout_runs_its_playbooks_as_users_type_them():
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_installed_collection_carries_the_indexer_the_nginx_role_copies(built_collection,
-                                                                       tmp_path):
-    """The role copies the indexer's modules from <role_path>/../../plugins: that path must hold
-    them in an installed collection too, and the copy must run on its own."""
+def test_installed_collection_carries_the_indexer_the_nginx_role_installs(built_collection,
+                                                                          tmp_path):
+    """The role installs the indexer's modules from the collection's plugins/module_utils (with
+    the private_indexer module): an installed collection must hold them, and they must run on
+    their own."""
     installed = tmp_path / "collections"
     result = run(str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--force",
                  "--no-deps", "-p", str(installed), str(built_collection))
