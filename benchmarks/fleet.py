@@ -4,7 +4,7 @@ Usage, from a checkout after `make venv`, with Docker (needs PyPI once, to fill 
 
     .venv/bin/python benchmarks/fleet.py            # the mirror benchmark's full workshop set
     .venv/bin/python benchmarks/fleet.py --quick    # its quick set
-    .venv/bin/python benchmarks/fleet.py --set classroom   # ~3 GB: the gigabytes of issue 5
+    .venv/bin/python benchmarks/fleet.py --set classroom   # 2.6 GB: the gigabytes of issue 5
 
 What it does:
 1. serves the mirror benchmark's wheel set on 127.0.0.1 (benchmarks/local_upstream.py) behind

@@ -78,10 +78,12 @@ QUICK_TARGETS = [t for t in TARGETS if t.python == "3.11" and t.name != "macos-a
 # is still supported (3.11-3.14 in late 2026).
 CLASSROOM_PROJECTS = [*WORKSHOP_PROJECTS, "scipy", "scikit-learn", "pyarrow",
                       "opencv-python-headless", "seaborn", "polars"]
+CLASSROOM_PLATFORMS = {
+    **PLATFORMS,
+    "manylinux-aarch64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
+}
 CLASSROOM_TARGETS = [Target(py, name, plats) for py in ("3.11", "3.12", "3.13", "3.14")
-                     for name, plats in [*PLATFORMS.items(),
-                                         ("manylinux-aarch64", ("manylinux_2_28_aarch64",
-                                                                "manylinux2014_aarch64"))]]
+                     for name, plats in CLASSROOM_PLATFORMS.items()]
 
 
 @dataclass(frozen=True)

@@ -100,18 +100,14 @@ def main():
         if sources[name] is None:
             module.fail_json(msg=f"private_indexer: {name} is not among the mirror engine modules "
                                  f"this collection ships (plugins/module_utils/mirror)")
-    written = []
-    for name, data in sources.items():
-        path = dest / name
-        if module.check_mode:
-            if not path.is_file() or path.read_bytes() != data:
-                written.append(name)
-            continue
-        if not dest.is_dir():
-            dest.mkdir(parents=True)
-            os.chmod(dest, 0o755)
-        if fsutil.write_if_changed(path, data):
-            written.append(name)
+    if module.check_mode:
+        written = [name for name, data in sources.items() if not fsutil.holds(dest / name, data)]
+        module.exit_json(changed=bool(written), written=written)
+    if not dest.is_dir():
+        dest.mkdir(parents=True)
+        os.chmod(dest, 0o755)
+    written = [name for name, data in sources.items()
+               if fsutil.write_if_changed(dest / name, data)]
     module.exit_json(changed=bool(written), written=written)
 
 

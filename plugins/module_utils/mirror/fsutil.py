@@ -42,13 +42,18 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def holds(path: Path, data: bytes) -> bool:
+    """True when ``path`` is a readable file whose content is exactly ``data``."""
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def write_if_changed(path: Path, data: bytes) -> bool:
     """atomic_write unless the file already holds exactly ``data``; True when it wrote."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
+    if holds(path, data):
+        return False
     atomic_write(path, data)
     return True
 
