@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import download, engine
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine, transport
 
 from tests.support.fetch_fixtures import ensure_fixtures
 from tests.support.upstream import Upstream
@@ -34,7 +34,7 @@ def upstream(fixture_dir):
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
     """Retries in tests back off for milliseconds, not seconds (the logic is the same)."""
-    monkeypatch.setattr(download, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(transport, "BACKOFF_BASE", 0.01)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.download import CHUNK
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.transport import CHUNK
 
 from tests.mirror.conftest import CLI, clean_env, run_cli, tree
 from tests.support.upstream import Upstream

@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import index
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.errors import MirrorError
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.fsutil import run_lock
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.layout import Layout
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.sync import publish_staged
 
 from tests.mirror.conftest import run_module, tree
@@ -92,8 +93,8 @@ def test_publish_makes_the_controller_mirror_live_and_a_rerun_moves_nothing(flee
     # What clients see on the box is the controller's mirror to the byte, pages included.
     assert tree(fleet.box) == tree(fleet.controller)
     for project in result["projects"]:
-        assert index.load_records(fleet.box, project) == index.load_records(fleet.controller,
-                                                                            project)
+        assert index.load_records(Layout(fleet.box), project) == index.load_records(
+            Layout(fleet.controller), project)
     # The published files are the staged ones: one inode, no second copy on the SD card.
     for path in (fleet.box / "files").rglob("*"):
         if path.is_file():
@@ -182,20 +183,20 @@ def test_a_deselected_project_or_pruned_file_leaves_the_box_and_its_pages(fleet)
 
 
 def _records(fleet: Fleet, project: str) -> dict:
-    return json.loads(index.records_path(fleet.staging, project).read_text())
+    return json.loads(Layout(fleet.staging).records_file(project).read_text())
 
 
 def _rename_record(fleet: Fleet, old: str, new: str) -> None:
     data = _records(fleet, "click")
     data["files"][new] = data["files"].pop(old)
-    index.records_path(fleet.staging, "click").write_text(json.dumps(data))
+    Layout(fleet.staging).records_file("click").write_text(json.dumps(data))
 
 
 def _set_field(key: str, value) -> object:
     def hostile(fleet: Fleet) -> None:
         data = _records(fleet, "click")
         data["files"][CLICK_WHEEL][key] = value
-        index.records_path(fleet.staging, "click").write_text(json.dumps(data))
+        Layout(fleet.staging).records_file("click").write_text(json.dumps(data))
 
     return hostile
 
@@ -216,7 +217,7 @@ def _symlinked_project(fleet: Fleet) -> None:
 
 
 HOSTILE = {
-    "Click.json": (lambda f: index.records_path(f.staging, "click").rename(
+    "Click.json": (lambda f: Layout(f.staging).records_file("click").rename(
         f.staging / ".state/projects/Click.json"), "'Click' is not a normalized"),
     "../ in a name": (lambda f: _rename_record(f, CLICK_WHEEL, "../../../etc/passwd"),
                       "unsafe filename '../../../etc/passwd'"),
@@ -262,7 +263,7 @@ def test_missing_or_empty_staging_is_refused(fleet):
 def test_publish_never_runs_alongside_an_engine_run(fleet):
     fleet.build("click")
     fleet.push()
-    with run_lock(fleet.box), pytest.raises(MirrorError, match="another pypi-mirror run"):
+    with run_lock(Layout(fleet.box)), pytest.raises(MirrorError, match="another pypi-mirror run"):
         fleet.publish()
     assert not (fleet.box / "simple").exists()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine, targets
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine, options, targets
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.errors import (
     MirrorInputError,
 )
@@ -86,7 +86,7 @@ def test_unknown_platform_names_the_known_ones():
 
 
 def test_default_targets_are_the_laptops():
-    labels = [t.label for t in targets.build_targets(["3.12"], targets.DEFAULT_PLATFORMS)]
+    labels = [t.label for t in targets.build_targets(["3.12"], options.default("platforms"))]
     assert labels == ["cp312-windows-x86_64", "cp312-macos-arm64", "cp312-macos-x86_64",
                       "cp312-manylinux-x86_64", "cp312-manylinux-aarch64"]
 

@@ -16,6 +16,7 @@ from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import (
     index,
     private_index,
 )
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.layout import Layout
 
 from tests.mirror.conftest import clean_env
 from tests.support.static import MirrorServer
@@ -36,7 +37,7 @@ def box(fixture_dir, tmp_path):
     for name in SEED:
         shutil.copy(fixture_dir / name, packages / name)
     mirror = tmp_path / "mirror"
-    index.write_root(mirror, ["jinja2", "pygments"])
+    index.write_root(Layout(mirror), ["jinja2", "pygments"])
 
     class Box:
         def __init__(self):
@@ -106,7 +107,7 @@ def test_root_lists_private_and_mirrored_projects(box):
 def test_root_without_a_mirror_lists_the_private_projects(box):
     shutil.rmtree(box.mirror)
     box.build()
-    assert index.read_root(box.dest) == ["click", "docopt", "idna", "markupsafe"]
+    assert index.read_root(Layout(box.dest)) == ["click", "docopt", "idna", "markupsafe"]
 
 
 def test_a_rerun_reads_no_file_and_writes_nothing(box):
@@ -152,7 +153,7 @@ def test_removed_files_and_projects_leave_the_pages(box):
     assert result["removed_projects"] == ["idna"]
     assert [f["filename"] for f in box.page("click")["files"]] == [CLICK_NEW]
     assert not (box.dest / "simple" / "idna").exists()
-    assert "idna" not in index.read_root(box.dest)
+    assert "idna" not in index.read_root(Layout(box.dest))
 
 
 def test_partial_uploads_are_left_out_until_whole(box, fixture_dir):
@@ -164,7 +165,7 @@ def test_partial_uploads_are_left_out_until_whole(box, fixture_dir):
     result = box.build()
     assert sorted(result["incomplete"]) == ["idna-3.9-py3-none-any.whl", MARKUPSAFE_SDIST]
     assert box.page("idna")["versions"] == ["3.10"]
-    assert "markupsafe" not in index.read_root(box.dest)
+    assert "markupsafe" not in index.read_root(Layout(box.dest))
     for name in ("idna-3.9-py3-none-any.whl", MARKUPSAFE_SDIST):
         shutil.copy(fixture_dir / name, box.packages / name)
     result = box.build()
@@ -215,7 +216,7 @@ def test_hostile_and_foreign_names_are_never_listed_or_escaped(box, fixture_dir)
 
     result = box.build()
     assert sorted(result["ignored"]) == sorted(n for n in ignored if not n.startswith("."))
-    assert index.read_root(box.dest) == [
+    assert index.read_root(Layout(box.dest)) == [
         "click", "docopt", "idna", "jinja2", "link", "markupsafe", "pygments"]
     assert sorted(p.name for p in (box.dest / "simple").iterdir() if p.is_dir()) == [
         "click", "docopt", "idna", "link", "markupsafe"]
@@ -230,7 +231,7 @@ def test_no_package_directory_yet_lists_the_mirror_only(box):
     shutil.rmtree(box.packages)
     result = box.build()
     assert result["projects"] == 0
-    assert index.read_root(box.dest) == ["jinja2", "pygments"]
+    assert index.read_root(Layout(box.dest)) == ["jinja2", "pygments"]
 
 
 def test_cli_prints_the_result_and_fails_with_a_message(box, capsys):

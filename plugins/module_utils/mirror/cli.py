@@ -1,6 +1,7 @@
 """Command-line entry point of the mirror engine (``scripts/pypi-mirror``).
 
-Exit status: 0 complete, 1 some files or projects missing, 2 bad input (nothing changed).
+Exit status: 0 complete, 1 some files or projects missing, 2 bad input, an unusable index or
+no room on the disk (nothing changed).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import sys
 import threading
 import time
 
+from . import options
 from .download import FileOutcome
-from .engine import DEFAULT_CONCURRENCY, DEFAULT_INDEX_URL, Options, Reporter, run
+from .engine import Options, Reporter, run
 from .errors import MirrorError
-from .targets import DEFAULT_PLATFORMS, DEFAULT_PYTHON_VERSIONS, PLATFORMS
+from .targets import PLATFORMS
 
 
 class BarReporter(Reporter):
@@ -71,6 +73,8 @@ _releases.__name__ = "--releases"  # argparse names the type in its error messag
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every engine option as a flag; defaults come from the options table, as the module's."""
+    default = options.default
     platforms = "\n".join(f"  {name:<18} {p.description}" for name, p in sorted(PLATFORMS.items()))
     parser = argparse.ArgumentParser(
         prog="pypi-mirror",
@@ -78,14 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror selected projects (and their dependencies) from a simple index "
         "into a static PEP 503/691/658 index that pip and uv can use offline.",
         epilog=f"platform names (--platform):\n{platforms}\n\n"
-        f"defaults: --python-version {' '.join(DEFAULT_PYTHON_VERSIONS)}; "
-        f"--platform {' '.join(DEFAULT_PLATFORMS)}\n"
-        "exit status: 0 complete, 1 something is missing, 2 bad input (nothing changed)",
+        f"defaults: --python-version {' '.join(default('python_versions'))}; "
+        f"--platform {' '.join(default('platforms'))}\n"
+        "exit status: 0 complete, 1 something is missing, 2 bad input or a run that cannot "
+        "start (nothing changed)",
     )
     parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
                         help="requirement strings such as 'django>=4.2,<5' or requests")
     parser.add_argument("--dest", required=True, help="mirror directory (created if missing)")
-    parser.add_argument("--index-url", default=DEFAULT_INDEX_URL)
+    parser.add_argument("--index-url", default=default("index_url"))
     parser.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
     parser.add_argument("-r", "--requirement", action="append", default=[], dest="files",
                         metavar="FILE", help="requirements file (repeatable)")
@@ -94,20 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--platform", action="append", dest="platforms", metavar="NAME",
                         help="target platform name (repeatable, see below)")
     parser.add_argument("--package-type", action="append", dest="package_types",
-                        choices=["wheel", "sdist"],
+                        choices=options.BY_NAME["package_types"].choices,
                         help="file types (repeatable; default both: wheels, plus the sdist "
                         "where a target has no wheel)")
     parser.add_argument("--no-dependencies", action="store_true",
                         help="mirror only the named projects, not their dependency closure")
-    parser.add_argument("--releases", default="latest", type=_releases,
+    parser.add_argument("--releases", default=default("releases"), type=_releases,
                         help="per project and target: latest (default), all, or a count N")
     parser.add_argument("--prereleases", action="store_true")
     parser.add_argument("--max-file-size", type=int, metavar="BYTES",
-                        help="skip files larger than this")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per read/connect")
-    parser.add_argument("--retries", type=int, default=5,
-                        help="attempts without progress before a file is given up")
+                        default=default("max_file_size"),
+                        help="skip files announced bigger; cut off a file whose size is not "
+                        "announced at this size (default %(default)s)")
+    parser.add_argument("--max-page-size", type=int, metavar="BYTES",
+                        default=default("max_page_size"),
+                        help="refuse an index page bigger than this (default %(default)s)")
+    parser.add_argument("--min-free-space", type=int, metavar="BYTES",
+                        default=default("min_free_space"),
+                        help="bytes to keep free on dest's disk (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=default("concurrency"))
+    parser.add_argument("--timeout", type=float, default=default("timeout"),
+                        help="seconds to connect, or to wait for the next bytes "
+                        "(default %(default)s)")
+    parser.add_argument("--retries", type=int, default=default("retries"),
+                        help="attempts without progress before a file is given up "
+                        "(default %(default)s)")
     parser.add_argument("--allowed-host", action="append", default=[], dest="allowed_hosts",
                         help="extra host files may be fetched from")
     parser.add_argument("--prune", action="store_true",
@@ -126,21 +142,22 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 2 if exc.code else 0
-    options = Options(
+    run_options = Options(
         dest=args.dest,
         packages=args.requirements,
         requirements_files=args.files,
         index_url=args.index_url,
         extra_index_urls=args.extra_index_urls,
-        python_versions=args.python_versions or list(DEFAULT_PYTHON_VERSIONS),
-        platforms=args.platforms or list(DEFAULT_PLATFORMS),
-        package_types=args.package_types or ["wheel", "sdist"],
+        python_versions=args.python_versions or options.default("python_versions"),
+        platforms=args.platforms or options.default("platforms"),
+        package_types=args.package_types or options.default("package_types"),
         dependencies=not args.no_dependencies,
         releases=args.releases,
         prereleases=args.prereleases,
         max_file_size=args.max_file_size,
+        max_page_size=args.max_page_size,
+        min_free_space=args.min_free_space,
         concurrency=args.concurrency,
-        allow_partial=args.allow_partial,
         timeout=args.timeout,
         retries=args.retries,
         allowed_hosts=args.allowed_hosts,
@@ -148,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     reporter = BarReporter() if sys.stderr.isatty() else Reporter()
     try:
-        result = run(options, check_mode=args.check, reporter=reporter)
+        result = run(run_options, check_mode=args.check, reporter=reporter)
     except MirrorError as exc:
         if sys.stderr.isatty():
             sys.stderr.write("\r\x1b[K")
@@ -171,7 +188,12 @@ def _print_summary(result: dict) -> None:
     out = sys.stderr
     if result["check_mode"]:
         would = result["would_download"]
-        print(f"would download {would['count']} files, {would['bytes'] / 1e6:.1f} MB", file=out)
+        free = would["free_space"]
+        room = "" if free is None else (
+            f"; {free / 1e6:.1f} MB free on dest's disk"
+            + ("" if would["fits"] else ": it does NOT fit with --min-free-space kept free"))
+        print(f"would download {would['count']} files, {would['bytes'] / 1e6:.1f} MB{room}",
+              file=out)
     else:
         print(
             f"{len(result['projects'])} projects, {result['files']} files: "

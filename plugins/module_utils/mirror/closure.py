@@ -18,12 +18,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .errors import MirrorError
 from .selection import Policy, select_releases
 from .targets import Target
 from .upstream import DistFile
 
-# Returns what installing a file needs (Requires-Dist, and build requirements for an sdist).
+# What installing a file needs (Requires-Dist, and build requirements for an sdist); raises
+# MirrorError when that cannot be known.
 DependencySource = Callable[[DistFile], list[Requirement]]
+# A project's files, None for an unknown project; raises MirrorError for an unusable page.
 PageSource = Callable[[str], Optional[list[DistFile]]]
 
 
@@ -43,18 +46,13 @@ class Selection:
     """The outcome: files to mirror per project, and what could not be satisfied."""
 
     files: dict[str, dict[str, DistFile]] = field(default_factory=dict)  # project -> name -> f
-    all_files: dict[str, list[DistFile]] = field(default_factory=dict)  # every upstream file
+    requested: set[str] = field(default_factory=set)  # roots some target needs
     missing_projects: dict[str, str] = field(default_factory=dict)  # project -> who asked
     unsatisfied: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # project -> page/metadata error
 
-    def add(self, file: DistFile) -> bool:
-        """Add a file; True when it is new to the selection."""
-        files = self.files.setdefault(file.project, {})
-        if file.filename in files:
-            return False
-        files[file.filename] = file
-        return True
+    def add(self, file: DistFile) -> None:
+        self.files.setdefault(file.project, {}).setdefault(file.filename, file)
 
 
 def _marker_ok(marker: Marker | None, target: Target, extras: frozenset[str]) -> bool:
@@ -89,19 +87,15 @@ def compute_closure(
     dependencies: DependencySource,
     follow_dependencies: bool = True,
     concurrency: int = 8,
-    on_selected: Callable[[list[DistFile]], None] | None = None,
 ) -> Selection:
-    """Select files for ``roots`` and everything they need on each target.
-
-    ``on_selected`` hears about newly selected files after every wave, so the caller can start
-    downloading them while the rest of the closure is still being resolved.
-    """
+    """Select files for ``roots`` and everything they need on each target."""
     from packaging.specifiers import SpecifierSet
 
     selection = Selection()
     pending: list[Need] = []
     for requirement in roots:
         pending += _needs_from(requirement, targets, "requested")
+    selection.requested = {need.project for need in pending}
     seen_needs: set[Need] = set()
     expanded: set[tuple[str, Version, int, frozenset[str]]] = set()
     page_cache: dict[str, list[DistFile] | None] = {}
@@ -121,18 +115,15 @@ def compute_closure(
             def load(project: str):
                 try:
                     return project, pages(project), None
-                except Exception as exc:  # one bad project must not stop the others
+                except MirrorError as exc:  # one bad project must not stop the others
                     return project, None, str(exc)
 
             for project, files, error in pool.map(load, new_projects):
                 page_cache[project] = files
                 if error:
                     selection.errors[project] = error
-                elif files is not None:
-                    selection.all_files[project] = files
 
             to_expand: list[tuple[Need, Version, DistFile]] = []
-            new_files: list[DistFile] = []
             for need in wave:
                 files = page_cache.get(need.project)
                 if files is None:
@@ -148,14 +139,13 @@ def compute_closure(
                     )
                     continue
                 for version, release_files in chosen.items():
-                    new_files += [f for f in release_files if selection.add(f)]
+                    for file in release_files:
+                        selection.add(file)
                     key = (need.project, version, need.target, need.extras)
                     if follow_dependencies and key not in expanded:
                         expanded.add(key)
                         to_expand.append((need, version, release_files[0]))
 
-            if on_selected and new_files:
-                on_selected(new_files)
             wanted = sorted({f.filename: f for _, _, f in to_expand}.items())
             wanted = [(name, f) for name, f in wanted if name not in dependency_cache]
 
@@ -163,7 +153,7 @@ def compute_closure(
                 name, file = item
                 try:
                     return name, file.project, dependencies(file), None
-                except Exception as exc:
+                except MirrorError as exc:
                     return name, file.project, None, f"{name}: metadata unavailable: {exc}"
 
             for name, project, requirements, error in pool.map(read, wanted):

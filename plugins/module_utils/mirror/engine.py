@@ -1,31 +1,38 @@
-"""One mirror run: validate, select (with the dependency closure), download, write the index."""
+"""One mirror run: validate into a plan, select (with the dependency closure), check the room,
+download, write the index.
+
+Whatever an upstream sends, a run ends: every request is bounded (``transport``), and what goes
+wrong with one project or file becomes an entry in the result's ``failures`` while the rest is
+mirrored and indexed. Only a problem with the whole run stops it before anything is written:
+bad input (``MirrorInputError``), an index that cannot be used or is not an index
+(``UpstreamError``), or a selection that does not fit on the disk (``NoRoom``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
+import tempfile
 import threading
-import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, make_dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
 
 from . import index as static_index
+from . import options as option_table
 from .closure import Selection, compute_closure
-from .download import Downloader, FileOutcome, make_session
-from .errors import DownloadError, MirrorInputError
-from .fsutil import run_lock, write_if_changed
-from .metadata import (
-    METADATA_LIMIT,
-    requires_dist,
-    sdist_build_requires,
-    sdist_metadata,
-    wheel_metadata,
-)
+from .download import Downloader, FileOutcome
+from .errors import DownloadError, MetadataError, MirrorInputError, NoRoom
+from .fsutil import existing_ancestor, free_bytes, run_lock, write_if_changed
+from .layout import Layout
+from .metadata import METADATA_LIMIT, build_requires, requires_dist, sdist_members, wheel_metadata
 from .selection import (
     Policy,
     parse_package_types,
@@ -33,35 +40,24 @@ from .selection import (
     parse_requirement,
     read_requirements_file,
 )
-from .targets import DEFAULT_PLATFORMS, DEFAULT_PYTHON_VERSIONS, Target, build_targets
-from .upstream import DistFile, IndexClient
+from .targets import Target, build_targets
+from .transport import Transport, make_session
+from .upstream import DistFile, IndexClient, allowed_hosts
 
-DEFAULT_INDEX_URL = "https://pypi.org/simple/"
-DEFAULT_CONCURRENCY = 12
+# A file fetched for its metadata in check mode stays in memory up to this size, then spills
+# into a temporary file (not into dest: check mode writes nothing there).
+CHECK_MODE_SPOOL = 8 << 20
 
 
-@dataclass
-class Options:
-    """Everything a run needs; the module's and the CLI's options map onto these one to one."""
+def _option_field(option: option_table.Option):
+    if option.required:
+        return (option.name, object)
+    return (option.name, object, field(default_factory=partial(option_table.default, option.name)))
 
-    dest: str
-    packages: list[str] = field(default_factory=list)
-    requirements_files: list[str] = field(default_factory=list)
-    index_url: str = DEFAULT_INDEX_URL
-    extra_index_urls: list[str] = field(default_factory=list)
-    python_versions: list[str] = field(default_factory=lambda: list(DEFAULT_PYTHON_VERSIONS))
-    platforms: list[str] = field(default_factory=lambda: list(DEFAULT_PLATFORMS))
-    package_types: list[str] = field(default_factory=lambda: ["wheel", "sdist"])
-    dependencies: bool = True
-    releases: str | int = "latest"
-    prereleases: bool = False
-    max_file_size: int | None = None
-    concurrency: int = DEFAULT_CONCURRENCY
-    allow_partial: bool = False
-    timeout: float = 30.0
-    retries: int = 5
-    allowed_hosts: list[str] = field(default_factory=list)
-    prune: bool = False
+
+# The engine's options as the module and the CLI pass them: one field per engine option of the
+# ``options`` table, with its default (a fresh copy per instance). ``validate`` checks them.
+Options = make_dataclass("Options", [_option_field(o) for o in option_table.OPTIONS if o.engine])
 
 
 class Reporter:
@@ -80,15 +76,58 @@ class Reporter:
         pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """Validated input."""
+    """A run's validated input: everything ``_Run`` reads, and nothing else."""
 
-    dest: Path
+    layout: Layout
     requirements: list[Requirement]
     targets: list[Target]
     policy: Policy
     index_urls: list[str]
+    allowed_hosts: frozenset[str]
+    dependencies: bool
+    prune: bool
+    concurrency: int
+    timeout: float
+    retries: int
+    max_page_size: int
+    min_free_space: int
+
+
+def _number(options: Options, name: str, kind: type, low: float, high: float | None,
+            meaning: str):
+    value = getattr(options, name)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number < low or (
+            high is not None and number > high):
+        raise MirrorInputError(f"{name} must be {meaning}, not {value!r}")
+    return number
+
+
+def check_dest(dest: Path) -> None:
+    """Raise MirrorInputError, with the path and the fix, unless the mirror can live in dest."""
+    if dest.exists() and not dest.is_dir():
+        raise MirrorInputError(f"dest {dest} exists and is not a directory; choose another "
+                               "path for the mirror")
+    parent = existing_ancestor(dest)
+    if not parent.is_dir():
+        raise MirrorInputError(f"dest {dest}: {parent} is a file, not a directory; choose "
+                               "another path for the mirror")
+    try:
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        raise MirrorInputError(f"dest {dest} is on a read-only filesystem ({parent}); remount "
+                               "it read-write or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise MirrorInputError(f"dest {dest}: {parent} is not writable by this user (uid "
+                               f"{os.geteuid()}); give this user the directory or run as its "
+                               "owner")
 
 
 def validate(options: Options) -> Plan:
@@ -96,8 +135,7 @@ def validate(options: Options) -> Plan:
     if not options.dest:
         raise MirrorInputError("dest is required: the directory the mirror lives in")
     dest = Path(options.dest).expanduser().resolve()
-    if dest.exists() and not dest.is_dir():
-        raise MirrorInputError(f"dest {dest} exists and is not a directory")
+    check_dest(dest)
     requirements = [parse_requirement(text) for text in options.packages]
     for path in options.requirements_files:
         requirements += read_requirements_file(Path(path))
@@ -106,26 +144,37 @@ def validate(options: Options) -> Plan:
     targets = build_targets(options.python_versions, options.platforms)
     index_urls = [options.index_url, *options.extra_index_urls]
     for url in index_urls:
-        parts = urlsplit(url or "")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise MirrorInputError(
-                f"index URL {url!r} must be an http(s) URL such as {DEFAULT_INDEX_URL}"
-            )
-    if options.max_file_size is not None and int(options.max_file_size) <= 0:
-        raise MirrorInputError("max_file_size must be a positive number of bytes")
-    if not 1 <= int(options.concurrency) <= 64:
-        raise MirrorInputError("concurrency must be between 1 and 64")
-    if float(options.timeout) <= 0:
-        raise MirrorInputError("timeout must be a positive number of seconds")
-    if int(options.retries) < 0:
-        raise MirrorInputError("retries must be 0 or more")
+        try:
+            parts = urlsplit(url or "")
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if parts.scheme not in ("http", "https") or not host:
+            raise MirrorInputError(f"index URL {url!r} must be an http(s) URL such as "
+                                   f"{option_table.default('index_url')}")
     policy = Policy(
         package_types=parse_package_types(options.package_types),
         releases=parse_releases(options.releases),
         prereleases=bool(options.prereleases),
-        max_file_size=int(options.max_file_size) if options.max_file_size else None,
+        max_file_size=_number(options, "max_file_size", int, 1, None, "a positive number of "
+                              "bytes"),
     )
-    return Plan(dest, requirements, targets, policy, index_urls)
+    return Plan(
+        layout=Layout(dest),
+        requirements=requirements,
+        targets=targets,
+        policy=policy,
+        index_urls=index_urls,
+        allowed_hosts=frozenset(allowed_hosts(index_urls, options.allowed_hosts)),
+        dependencies=bool(options.dependencies),
+        prune=bool(options.prune),
+        concurrency=_number(options, "concurrency", int, 1, 64, "between 1 and 64"),
+        timeout=_number(options, "timeout", float, 0.001, None, "a positive number of seconds"),
+        retries=_number(options, "retries", int, 0, None, "0 or more"),
+        max_page_size=_number(options, "max_page_size", int, 1024, None,
+                              "at least 1024 bytes"),
+        min_free_space=_number(options, "min_free_space", int, 0, None, "0 or more bytes"),
+    )
 
 
 def _size_of_tree(root: Path) -> int:
@@ -137,94 +186,153 @@ def _size_of_tree(root: Path) -> int:
     return total
 
 
+def _about(message: str, project: str) -> bool:
+    """True when an unsatisfied-requirement message is about ``project``."""
+    return re.match(rf"{re.escape(project)}(?![A-Za-z0-9._-])", message) is not None
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 class _Run:
-    def __init__(self, options: Options, plan: Plan, check_mode: bool, reporter: Reporter):
-        self.options = options
+    def __init__(self, plan: Plan, check_mode: bool, reporter: Reporter):
         self.plan = plan
+        self.layout = plan.layout
         self.check_mode = check_mode
         self.reporter = reporter
-        self.session = make_session(int(options.concurrency))
-        self.client = IndexClient(self.session, plan.index_urls, float(options.timeout),
-                                  options.allowed_hosts, retries=min(int(options.retries), 3))
-        self.downloader = Downloader(self.session, plan.dest, float(options.timeout),
-                                     int(options.retries), plan.policy.max_file_size,
-                                     progress=reporter.advance,
-                                     allowed_hosts=self.client.allowed_hosts)
+        self.session = make_session(plan.concurrency)
+        self.transport = Transport(self.session, plan.allowed_hosts, plan.timeout, plan.retries)
+        self.client = IndexClient(self.transport, plan.index_urls, plan.max_page_size)
+        self.downloader = Downloader(self.transport, plan.layout, plan.policy.max_file_size,
+                                     plan.min_free_space, published=self._published_sha256,
+                                     progress=reporter.advance)
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
+        self._records: dict[str, dict] = {}
         self._lock = threading.Lock()
 
+    def _published_sha256(self, file: DistFile) -> str | None:
+        """The hash the mirror's pages list for this file name, if they list it."""
+        with self._lock:
+            if file.project not in self._records:
+                self._records[file.project] = static_index.load_records(self.layout,
+                                                                        file.project)
+            record = self._records[file.project].get(file.filename)
+        sha256 = record.get("sha256") if isinstance(record, dict) else None
+        return sha256 if isinstance(sha256, str) else None
+
     # -- metadata for the closure -----------------------------------------------------------
-    def _local_or_fetch(self, file: DistFile) -> Path | bytes:
-        """The file itself: on disk if present, else downloaded (into memory in check mode)."""
+    @contextlib.contextmanager
+    def _the_file(self, file: DistFile):
+        """The file itself, to read metadata from: on disk if present, else downloaded (into a
+        temporary file in check mode). Raises DownloadError."""
         if self.downloader.is_present(file):
-            return self.downloader.final_path(file)
+            yield self.downloader.final_path(file)
+            return
         if self.check_mode:
-            limit = self.plan.policy.max_file_size
-            return self.downloader.fetch_bytes(file.url, file.sha256, limit)
+            with tempfile.SpooledTemporaryFile(CHECK_MODE_SPOOL) as sink:
+                self.transport.fetch(file.url, file.filename, self.downloader.limit(file),
+                                     sink, sha256=file.sha256)
+                yield sink
+            return
         outcome = self.downloader.fetch(file)
         with self._lock:
             self.early_outcomes[file.filename] = outcome
         if outcome.status == "failed":
-            raise RuntimeError(outcome.error)
-        return self.downloader.final_path(file)
+            raise DownloadError(outcome.error)
+        yield self.downloader.final_path(file)
 
     def dependencies_of(self, file: DistFile) -> list[Requirement]:
-        """Requires-Dist of a file; for an sdist also its build requirements."""
-        if file.kind == "wheel":
-            return requires_dist(self.metadata_of(file))
-        source = self._local_or_fetch(file)
-        pkg_info = sdist_metadata(source)
-        return (requires_dist(pkg_info) if pkg_info else []) + sdist_build_requires(source)
+        """Requires-Dist of a file; for an sdist also its build requirements.
+
+        Raises MirrorError (the closure records it against the project).
+        """
+        try:
+            if file.kind == "wheel":
+                return requires_dist(self.metadata_of(file))
+            with self._the_file(file) as source:
+                members = sdist_members(source)
+        except OSError as exc:
+            raise MetadataError(f"{file.filename}: cannot read it: {exc.strerror}") from None
+        pkg_info = members.get("PKG-INFO")
+        return (requires_dist(pkg_info) if pkg_info else []) + build_requires(
+            members.get("pyproject.toml"))
 
     def metadata_of(self, file: DistFile) -> bytes:
         """The exact METADATA of a wheel: kept, from the upstream (PEP 658), or extracted."""
-        local = self.downloader.final_path(file)
-        sidecar = local.with_name(local.name + ".metadata")
+        sidecar = self.layout.metadata(file.project, file.filename)
         if sidecar.is_file() and self.downloader.is_present(file):
-            data = sidecar.read_bytes()
-        else:
-            data = None
-            if file.has_metadata:
-                # Announced but unusable (404, wrong hash) is the upstream's bug, not a reason
-                # to fail: the wheel carries the same bytes.
-                with contextlib.suppress(DownloadError):
-                    data = self.downloader.fetch_bytes(
-                        file.metadata_url, file.metadata_sha256 or None, METADATA_LIMIT)
-            if data is None:
-                data = wheel_metadata(self._local_or_fetch(file))
-        return data
+            return sidecar.read_bytes()
+        if file.has_metadata:
+            # Announced but unusable (404, wrong hash) is the upstream's bug, not a reason
+            # to fail: the wheel carries the same bytes.
+            with contextlib.suppress(DownloadError):
+                data, _ = self.transport.read(file.metadata_url, f"{file.filename}.metadata",
+                                              METADATA_LIMIT, sha256=file.metadata_sha256)
+                return data
+        with self._the_file(file) as source:
+            return wheel_metadata(source)
 
     # -- the run -----------------------------------------------------------------------------
-    def _closure(self, on_selected=None) -> Selection:
+    def select(self) -> Selection:
+        self.reporter.phase("resolving")
         return compute_closure(
             self.plan.requirements, self.plan.targets, self.plan.policy,
             self.client.project_files, self.dependencies_of,
-            follow_dependencies=bool(self.options.dependencies),
-            concurrency=int(self.options.concurrency), on_selected=on_selected,
+            follow_dependencies=self.plan.dependencies, concurrency=self.plan.concurrency,
         )
 
+    def sizes_to_fetch(self, missing: list[DistFile]) -> dict[str, int | None]:
+        """Bytes each missing file still needs (the announced size less what a partial
+        download already holds; a HEAD request where the index announces no size)."""
+
+        def size(file: DistFile) -> tuple[str, int | None]:
+            total = file.size
+            if total is None:
+                total = self.transport.content_length(file.url, file.filename)
+            if total is None:
+                return file.filename, None
+            part, _ = self.layout.partial_paths(file.project, file.filename)
+            with contextlib.suppress(OSError):
+                total -= min(total, part.stat().st_size)
+            return file.filename, total
+
+        with ThreadPoolExecutor(max_workers=self.plan.concurrency) as pool:
+            return dict(pool.map(size, missing))
+
+    def check_room(self, needed: int) -> int | None:
+        """Raise NoRoom unless ``needed`` more bytes fit in dest with the reserve kept."""
+        free = free_bytes(self.layout.root)
+        reserve = self.plan.min_free_space
+        if free is not None and needed + reserve > free:
+            raise NoRoom(
+                f"the selection needs {needed} more bytes in {self.layout.root}, which has "
+                f"{free} bytes free, and min_free_space keeps {reserve} of them free: "
+                f"{needed + reserve - free} bytes short. Free some space, mirror fewer "
+                "projects or targets, or lower min_free_space. Nothing was downloaded"
+            )
+        return free
+
     def execute(self) -> dict:
-        self.reporter.phase("resolving")
+        selection = self.select()
+        wanted = [f for files in selection.files.values() for f in files.values()]
+        conflicts = {f.filename: reason for f in wanted
+                     if (reason := self.downloader.conflict(f))}
+        missing = [f for f in wanted
+                   if f.filename not in conflicts and not self.downloader.is_present(f)]
+        sizes = self.sizes_to_fetch(missing)
+        needed = sum(s or 0 for s in sizes.values())
         if self.check_mode:
-            return self._plan_only(self._closure())
-        futures: dict[str, Future] = {}
-        with ThreadPoolExecutor(max_workers=int(self.options.concurrency)) as pool:
+            return self._plan_only(selection, wanted, missing, sizes, conflicts)
+        self.check_room(needed)
 
-            def start(files: list[DistFile]) -> None:
-                # Downloads begin while the resolver is still walking the closure, so the
-                # link is busy from the first page on; biggest first within a wave.
-                for file in sorted(files, key=lambda f: -(f.size or 0)):
-                    key = f"{file.project}/{file.filename}"
-                    if key not in futures:
-                        futures[key] = pool.submit(self.downloader.fetch, file)
-
-            selection = self._closure(on_selected=start)
-            wanted = [f for files in selection.files.values() for f in files.values()]
-            self.reporter.phase("downloading")
-            self.reporter.start_downloads(len(wanted), sum(f.size or 0 for f in wanted))
-            outcomes: dict[str, FileOutcome] = {}
-            for future in as_completed(list(futures.values())):
-                outcome = future.result()
+        self.reporter.phase("downloading")
+        self.reporter.start_downloads(len(missing), needed)
+        outcomes: dict[str, FileOutcome] = {}
+        with ThreadPoolExecutor(max_workers=self.plan.concurrency) as pool:
+            # Biggest first: the long transfers start early and the tail is short.
+            order = sorted(wanted, key=lambda f: -(f.size or 0))
+            for outcome in pool.map(self.downloader.fetch, order):
                 outcomes[f"{outcome.file.project}/{outcome.file.filename}"] = outcome
                 self.reporter.file_done(outcome)
         # A file the resolver downloaded for its metadata shows up "present" in the pool.
@@ -245,39 +353,40 @@ class _Run:
 
     def _tidy_partials(self) -> None:
         """Drop the per-project folders of .partial/ that finished downloads left empty."""
-        partial = self.plan.dest / ".partial"
-        if partial.is_dir():
-            for folder in partial.iterdir():
+        if self.layout.partial.is_dir():
+            for folder in self.layout.partial.iterdir():
                 with contextlib.suppress(OSError):  # not empty: a resume point for next time
                     folder.rmdir()
 
-    def _plan_only(self, selection: Selection) -> dict:
-        """Check mode: what a real run would download, and how many bytes that is."""
-        wanted = [f for files in selection.files.values() for f in files.values()]
-        present, missing = [], []
-        for file in wanted:
-            (present if self.downloader.is_present(file) else missing).append(file)
-        sizes = [f.size if f.size is not None else self.downloader.content_length(f.url)
-                 for f in missing]
-        result = self._summary(selection, wanted, present, [],
-                               failures=self._failures(selection, []))
+    def _plan_only(self, selection: Selection, wanted: list[DistFile],
+                   missing: list[DistFile], sizes: dict[str, int | None],
+                   conflicts: dict[str, str]) -> dict:
+        """Check mode: what a real run would download, how many bytes, and whether it fits."""
+        outcomes = [FileOutcome(f, "failed", 0, conflicts[f.filename])
+                    for f in wanted if f.filename in conflicts]
+        present = [f for f in wanted if f not in missing and f.filename not in conflicts]
+        result = self._summary(selection, wanted, present, outcomes,
+                               failures=self._failures(selection, outcomes))
+        needed = sum(s or 0 for s in sizes.values())
+        free = free_bytes(self.layout.root)
         result["would_download"] = {
             "count": len(missing),
-            "bytes": sum(s or 0 for s in sizes),
-            "unknown_size": sum(1 for s in sizes if s is None),
+            "bytes": needed,
+            "unknown_size": sum(1 for s in sizes.values() if s is None),
             "files": sorted(f"{f.project}/{f.filename}" for f in missing),
+            "free_space": free,
+            "fits": free is None or needed + self.plan.min_free_space <= free,
         }
         result["changed"] = bool(missing)
         return result
 
     def _write_index(self, selection: Selection) -> bool:
-        dest = self.plan.dest
         changed = False
         for project, files in sorted(selection.files.items()):
-            records = static_index.load_records(dest, project)
+            records = static_index.load_records(self.layout, project)
             for file in files.values():
                 if not self.downloader.is_present(file):
-                    continue
+                    continue  # failed, or a published name the upstream changed: record kept
                 metadata_hash = None
                 if file.kind == "wheel":
                     metadata_hash, wrote = self._ensure_metadata_file(file)
@@ -291,15 +400,16 @@ class _Run:
                     "upload_time": file.upload_time,
                     "metadata_sha256": metadata_hash,
                 }
-            if self.options.prune:
+            if self.plan.prune:
                 changed |= self._prune(project, records, set(files))
-            changed |= static_index.save_records(dest, project, records)
-            changed |= static_index.write_project(dest, project, records)
-        projects = [p for p in static_index.known_projects(dest)
-                    if static_index.present_records(dest, p, static_index.load_records(dest, p))]
-        if self.options.prune:
+            changed |= static_index.save_records(self.layout, project, records)
+            changed |= static_index.write_project(self.layout, project, records)
+        projects = [p for p in static_index.known_projects(self.layout)
+                    if static_index.present_records(self.layout, p,
+                                                    static_index.load_records(self.layout, p))]
+        if self.plan.prune:
             projects = [p for p in projects if p in selection.files]
-        changed |= static_index.write_root(dest, projects)
+        changed |= static_index.write_root(self.layout, projects)
         return changed
 
     def _ensure_metadata_file(self, file: DistFile):
@@ -308,13 +418,11 @@ class _Run:
         The bytes come out of the verified wheel, not from the upstream's metadata file: the
         wheel is what the sha256 vouches for, and installers may check that the two agree.
         """
-        final = self.downloader.final_path(file)
-        sidecar = final.with_name(final.name + ".metadata")
         try:
-            data = wheel_metadata(final)
-        except (ValueError, OSError, zipfile.BadZipFile):
+            data = wheel_metadata(self.downloader.final_path(file))
+        except MetadataError:
             return None, False  # advertise nothing; clients read the wheel itself
-        wrote = write_if_changed(sidecar, data)
+        wrote = write_if_changed(self.layout.metadata(file.project, file.filename), data)
         return hashlib.sha256(data).hexdigest(), wrote
 
     def _prune(self, project: str, records: dict, keep: set) -> bool:
@@ -322,8 +430,8 @@ class _Run:
         for filename in list(records):
             if filename in keep:
                 continue
-            for path in (self.plan.dest / "files" / project / filename,
-                         self.plan.dest / "files" / project / (filename + ".metadata")):
+            for path in (self.layout.file(project, filename),
+                         self.layout.metadata(project, filename)):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     changed = True
@@ -338,6 +446,22 @@ class _Run:
             return self.downloader.final_path(file).stat().st_size
         return 0
 
+    def _nothing_usable(self, selection: Selection) -> list[dict]:
+        """Requested projects the index knows but that gave no file for any target."""
+        failures = []
+        for project in sorted(selection.requested):
+            if (selection.files.get(project) or project in selection.missing_projects
+                    or project in selection.errors):
+                continue
+            rejected = [r for r in self.client.rejected if r.project == project]
+            why = [f"{_plural(len(rejected), 'file')} rejected ({rejected[0].reason})"
+                   ] if rejected else []
+            why += [w for w in selection.unsatisfied if _about(w, project)][:3]
+            failures.append({"project": project, "file": None,
+                              "reason": f"requested project {project!r} has nothing usable "
+                                        f"for any target: {'; '.join(why) or 'no files'}"})
+        return failures
+
     def _failures(self, selection: Selection, outcomes: list[FileOutcome]) -> list[dict]:
         failures = [
             {"project": project, "file": None,
@@ -346,6 +470,7 @@ class _Run:
         ]
         failures += [{"project": p, "file": None, "reason": reason}
                      for p, reason in sorted(selection.errors.items())]
+        failures += self._nothing_usable(selection)
         failures += [{"project": o.file.project, "file": o.file.filename, "reason": o.error}
                      for o in outcomes if o.status == "failed"]
         return failures
@@ -353,12 +478,12 @@ class _Run:
     def _summary(self, selection, wanted, present, outcomes, failures, changed=False) -> dict:
         downloaded = [o for o in outcomes if o.status == "downloaded"]
         failed = [o for o in outcomes if o.status == "failed"]
-        dest = self.plan.dest
+        root = self.layout.root
         return {
             "changed": changed,
             "check_mode": self.check_mode,
             "complete": not failures,
-            "dest": str(dest),
+            "dest": str(root),
             "targets": [t.label for t in self.plan.targets],
             "projects": sorted(selection.files),
             "files": len(wanted),
@@ -373,25 +498,47 @@ class _Run:
             "warnings": list(selection.unsatisfied),
             "rejected": [{"project": r.project, "file": r.filename, "reason": r.reason}
                          for r in self.client.rejected],
-            "mirror_size": _size_of_tree(dest / "files") if dest.is_dir() else 0,
+            "mirror_size": _size_of_tree(self.layout.files) if root.is_dir() else 0,
         }
 
 
+def _dest_error(dest: Path, exc: OSError) -> MirrorInputError:
+    """One line naming the path and the fix, for a dest that turned out unusable."""
+    where = exc.filename or dest
+    fixes = {
+        errno.EROFS: "is on a read-only filesystem; remount it read-write or choose another "
+                     "path",
+        errno.EACCES: "is not writable by this user; give this user the directory or run as "
+                      "its owner",
+        errno.EPERM: "is not writable by this user; give this user the directory or run as "
+                     "its owner",
+        errno.ENOTDIR: "has a file where a directory must be; choose another path",
+        errno.ENOSPC: "is on a full disk; free some space",
+    }
+    fix = fixes.get(exc.errno, f"cannot be used ({exc.strerror})")
+    return MirrorInputError(f"dest {dest}: {where} {fix}")
+
+
 def run(options: Options, check_mode: bool = False, reporter: Reporter | None = None) -> dict:
-    """Run the mirror. Raises MirrorInputError / UpstreamError before any change on bad input.
+    """Run the mirror. Raises MirrorInputError / UpstreamError / NoRoom before any change.
 
     The result's ``complete`` is False when anything is missing; callers decide whether that
     fails (``allow_partial``).
     """
     plan = validate(options)
-    job = _Run(options, plan, check_mode, reporter or Reporter())
+    job = _Run(plan, check_mode, reporter or Reporter())
     try:
-        # An unreachable index is reported before dest is even created.
-        job.client.check_reachable()
+        # An index that cannot be reached, or answers like a captive portal, is reported
+        # before dest is even created.
+        job.client.check_indexes(plan.requirements[0].name)
         if check_mode:
             return job.execute()
-        plan.dest.mkdir(parents=True, exist_ok=True)
-        with run_lock(plan.dest):
+        with contextlib.ExitStack() as held:
+            try:
+                plan.layout.root.mkdir(parents=True, exist_ok=True)
+                held.enter_context(run_lock(plan.layout))
+            except OSError as exc:
+                raise _dest_error(plan.layout.root, exc) from None
             return job.execute()
     finally:
         job.session.close()

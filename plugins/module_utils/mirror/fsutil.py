@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import MirrorError
+from .layout import Layout
 
 
 def fsync_dir(path: Path) -> None:
@@ -103,19 +104,33 @@ def sha256_file(path: Path) -> str:
         return sha256_of(handle)
 
 
-@contextlib.contextmanager
-def run_lock(dest: Path, wait: bool = False) -> Iterator[None]:
-    """Hold an exclusive lock on ``dest`` so two runs never write the same files.
+def existing_ancestor(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest parent that does."""
+    return next(folder for folder in (path, *path.parents) if folder.exists())
 
-    Fails at once when another run holds it, unless ``wait``: then takes it when that run ends.
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes an unprivileged writer can still use on the filesystem of ``path`` (or of the
+    folder it would be created in); None when that cannot be read."""
+    try:
+        info = os.statvfs(existing_ancestor(Path(path)))
+    except OSError:
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+@contextlib.contextmanager
+def run_lock(layout: Layout, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on a mirror (or index) root so two runs never write the same
+    files. Fails at once when another run holds it, unless ``wait``: then takes it when that
+    run ends.
     """
-    state = dest / ".state"
-    state.mkdir(parents=True, exist_ok=True)
-    with open(state / "lock", "w") as handle:
+    layout.state.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            message = f"another pypi-mirror run holds {state / 'lock'}; wait for it to finish"
+            message = f"another pypi-mirror run holds {layout.lock}; wait for it to finish"
             raise MirrorError(message) from None
         try:
             yield

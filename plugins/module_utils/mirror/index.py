@@ -1,10 +1,10 @@
 """The static simple index the box serves, and the records it is built from.
 
-Per project the mirror keeps ``.state/projects/<project>.json``: one record per mirrored file
-(hash, size, requires-python, yanked, metadata hash). Pages are rendered from these records and
-the files on disk, so files kept from earlier runs stay listed; a page is replaced atomically and
-only after every file it links to is complete. ``private_index`` renders pypiserver's packages
-with the same functions.
+Per project the mirror keeps a record set (``layout.records_file``): one record per mirrored
+file (hash, size, requires-python, yanked, metadata hash). Pages are rendered from these records
+and the files on disk, so files kept from earlier runs stay listed; a page is replaced
+atomically and only after every file it links to is complete. ``private_index`` renders
+pypiserver's packages with the same functions.
 """
 
 from __future__ import annotations
@@ -21,41 +21,38 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .fsutil import write_if_changed
+from .layout import FILES, PAGES, Layout
 
 API_VERSION = "1.1"
 Record = dict[str, object]
 
 
-def records_path(dest: Path, project: str) -> Path:
-    return dest / ".state" / "projects" / f"{project}.json"
-
-
-def load_records(dest: Path, project: str) -> dict[str, Record]:
+def load_records(layout: Layout, project: str) -> dict[str, Record]:
     try:
-        data = json.loads(records_path(dest, project).read_text())
+        data = json.loads(layout.records_file(project).read_text())
     except (OSError, ValueError):
         return {}
     files = data.get("files") if isinstance(data, dict) else None
     return files if isinstance(files, dict) else {}
 
 
-def save_records(dest: Path, project: str, records: dict[str, Record]) -> bool:
+def save_records(layout: Layout, project: str, records: dict[str, Record]) -> bool:
     body = json.dumps({"name": project, "files": records}, indent=1, sort_keys=True)
-    return write_if_changed(records_path(dest, project), body.encode())
+    return write_if_changed(layout.records_file(project), body.encode())
 
 
-def known_projects(dest: Path) -> list[str]:
-    folder = dest / ".state" / "projects"
-    if not folder.is_dir():
+def known_projects(layout: Layout) -> list[str]:
+    if not layout.records.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob("*.json") if p.stem == canonicalize_name(p.stem))
+    return sorted(p.stem for p in layout.records.glob("*.json")
+                  if p.stem == canonicalize_name(p.stem))
 
 
-def present_records(dest: Path, project: str, records: dict[str, Record]) -> list[Record]:
+def present_records(layout: Layout, project: str, records: dict[str, Record]) -> list[Record]:
     """Records whose file is really on disk, in page order (see in_page_order)."""
     present = []
     for filename, record in records.items():
-        if (dest / "files" / project / filename).is_file():
+        if layout.file(project, filename).is_file():
             present.append(dict(record, filename=filename))
     return in_page_order(present)
 
@@ -74,7 +71,8 @@ def in_page_order(records: Iterable[Record]) -> list[Record]:
 
 
 def _file_url(files_url: str | None, project: str, filename: str) -> str:
-    base = f"../../files/{project}" if files_url is None else files_url
+    # From simple/<project>/ up to the mirror's root.
+    base = f"../../{FILES}/{project}" if files_url is None else files_url
     return f"{base}/{quote(filename)}"
 
 
@@ -158,10 +156,10 @@ def write_page(path: Path, data: bytes, gzip_sibling: bool = False) -> bool:
     return write_if_changed(path, data) or changed
 
 
-def write_project(dest: Path, project: str, records: dict[str, Record]) -> bool:
+def write_project(layout: Layout, project: str, records: dict[str, Record]) -> bool:
     """Write both pages of one mirrored project; True when either changed."""
-    present = present_records(dest, project, records)
-    return write_project_pages(dest / "simple" / project, project, present)
+    present = present_records(layout, project, records)
+    return write_project_pages(layout.project_pages(project), project, present)
 
 
 def write_project_pages(folder: Path, project: str, records: list[Record],
@@ -172,9 +170,6 @@ def write_project_pages(folder: Path, project: str, records: list[Record],
     changed = write_page(folder / "index.json", json_page, gzip_siblings)
     changed |= write_page(folder / "index.html", html_page, gzip_siblings)
     return changed
-
-
-PAGES = ("index.json", "index.html", "index.json.gz", "index.html.gz")
 
 
 def remove_project_pages(folder: Path) -> bool:
@@ -189,10 +184,10 @@ def remove_project_pages(folder: Path) -> bool:
     return removed
 
 
-def write_root(dest: Path, projects: Iterable[str], gzip_siblings: bool = False) -> bool:
+def write_root(layout: Layout, projects: Iterable[str], gzip_siblings: bool = False) -> bool:
     names = sorted(set(projects))
     data = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
-    changed = write_page(dest / "simple" / "index.json",
+    changed = write_page(layout.root_page("json"),
                          (json.dumps(data, indent=1) + "\n").encode(), gzip_siblings)
     lines = [
         "<!DOCTYPE html>",
@@ -205,15 +200,14 @@ def write_root(dest: Path, projects: Iterable[str], gzip_siblings: bool = False)
     ]
     lines += [f'<a href="{quote(n)}/">{html.escape(n)}</a><br>' for n in names]
     lines += ["</body>", "</html>", ""]
-    changed |= write_page(dest / "simple" / "index.html", "\n".join(lines).encode(),
-                          gzip_siblings)
+    changed |= write_page(layout.root_page("html"), "\n".join(lines).encode(), gzip_siblings)
     return changed
 
 
-def read_root(dest: Path) -> list[str] | None:
+def read_root(layout: Layout) -> list[str] | None:
     """Project names the root page lists; None when there is no readable root page."""
     try:
-        data = json.loads((dest / "simple" / "index.json").read_bytes())
+        data = json.loads(layout.root_page("json").read_bytes())
         names = [entry["name"] for entry in data["projects"]]
     except (OSError, ValueError, TypeError, KeyError):
         return None

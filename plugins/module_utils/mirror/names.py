@@ -21,6 +21,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from .errors import UnsafeUpstreamData
+from .layout import LONGEST_SUFFIX, NAME_MAX, fits_on_disk
 
 _HEX = frozenset("0123456789abcdef")
 # PEP 503 normalized names, as packaging.utils.is_normalized_name checks them; that function is
@@ -55,6 +56,11 @@ def parse_filename(filename: str) -> tuple[str, str, Version, frozenset[Tag]]:
         or filename != posixpath.basename(filename)
     ):
         raise UnsafeUpstreamData(f"unsafe filename {filename!r}")
+    if not fits_on_disk(filename):
+        raise UnsafeUpstreamData(
+            f"filename {filename[:40]!r}... is {len(filename.encode('utf-8', 'replace'))} bytes "
+            f"long; the mirror stores names of at most {NAME_MAX - LONGEST_SUFFIX} bytes"
+        )
     if filename.endswith(".whl"):
         try:
             name, version, _build, wheel_tags = parse_wheel_filename(filename)

@@ -36,8 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import index
-from .errors import MirrorError
+from .errors import MetadataError, MirrorError
 from .fsutil import run_lock, sha256_file, write_if_changed
+from .layout import PAGES, Layout
 from .metadata import requires_python, sdist_metadata, wheel_metadata
 from .names import is_normalized_name, is_sha256, parse_filename
 
@@ -50,9 +51,6 @@ MAX_SECONDS = 30.0
 # A .tar.gz is checked to the end of its gzip stream; past this many bytes unpacked it is
 # taken as whole (it was not growing) rather than unpacked further.
 GZIP_CHECK_LIMIT = 1 << 30
-# An sdist's PKG-INFO is read out of the archive loaded whole; past this size it is not read,
-# and the page says nothing of its Requires-Python (pip finds out when it builds it).
-SDIST_METADATA_MAX_SIZE = 64 << 20
 
 Listing = dict[str, tuple[int, int]]  # filename -> (size, mtime_ns)
 
@@ -101,16 +99,13 @@ def _is_whole(path: Path) -> bool:
         return False
 
 
-def _requires_python(path: Path, size: int) -> str | None:
-    """From the wheel's METADATA or the sdist's PKG-INFO; None when it cannot be read."""
+def _requires_python(path: Path) -> str | None:
+    """From the wheel's METADATA or the sdist's PKG-INFO (both read with bounds, see
+    ``metadata``); None when it cannot be read: the file is listed anyway, and pip will say
+    what is wrong with it."""
     try:
-        if path.name.endswith(".whl"):
-            metadata: bytes | None = wheel_metadata(path)
-        elif size <= SDIST_METADATA_MAX_SIZE:
-            metadata = sdist_metadata(path)
-        else:
-            return None
-    except Exception:  # a whole archive with odd insides: listed, and pip will say what is wrong
+        metadata = wheel_metadata(path) if path.name.endswith(".whl") else sdist_metadata(path)
+    except MetadataError:
         return None
     return requires_python(metadata) if metadata else None
 
@@ -121,7 +116,7 @@ def examine(path: Path, seen: tuple[int, int]) -> dict | None:
     try:
         if entry["complete"]:
             entry["sha256"] = sha256_file(path)
-            entry["requires_python"] = _requires_python(path, seen[0])
+            entry["requires_python"] = _requires_python(path)
         after = os.stat(path)
     except OSError:  # removed meanwhile
         return None
@@ -140,8 +135,8 @@ class _State:
     """``.state/files.json``: what each file is (kept under its name, size and mtime), and
     which files each project's pages were last written from."""
 
-    def __init__(self, dest: Path) -> None:
-        self.path = dest / ".state" / "files.json"
+    def __init__(self, dest: Layout) -> None:
+        self.path = dest.state / "files.json"
         try:
             data = json.loads(self.path.read_bytes())
         except (OSError, ValueError):
@@ -167,7 +162,7 @@ def _upload_time(mtime_ns: int) -> str:
 
 def mirror_projects(mirror: Path | None) -> list[str]:
     """The projects on the mirror's root page (none without a mirror)."""
-    names = index.read_root(mirror) if mirror is not None else None
+    names = index.read_root(Layout(mirror)) if mirror is not None else None
     return [n for n in names or [] if is_normalized_name(n)]
 
 
@@ -249,21 +244,20 @@ class _Pass:
         return self.fingerprints[project].hexdigest()
 
 
-def _write(dest: Path, found: _Pass, state: _State, mirrored: Iterable[str]
+def _write(dest: Layout, found: _Pass, state: _State, mirrored: Iterable[str]
            ) -> tuple[bool, list[str]]:
     """Project pages, then the root page, then the removal of pages nothing lists any more.
 
     A project's pages are rendered only when its files changed since they were last written
     (or a page is missing): a re-run over 50,000 unchanged files renders nothing but the root.
     """
-    simple = dest / "simple"
     changed = False
     pages = {}
     for project in sorted(found.projects):
-        folder = simple / project
+        folder = dest.project_pages(project)
         pages[project] = found.fingerprint(project)
         if state.pages.get(project) == pages[project] and all(
-                (folder / page).is_file() for page in index.PAGES):
+                (folder / page).is_file() for page in PAGES):
             continue
         changed |= index.write_project_pages(folder, project, found.records(project),
                                              files_url=FILES_URL, gzip_siblings=True)
@@ -271,12 +265,12 @@ def _write(dest: Path, found: _Pass, state: _State, mirrored: Iterable[str]
     changed |= index.write_root(dest, set(found.projects) | set(mirrored), gzip_siblings=True)
     removed = []
     try:
-        folders = [e.name for e in os.scandir(simple) if e.is_dir(follow_symlinks=False)]
+        folders = [e.name for e in os.scandir(dest.simple) if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         folders = []
     for name in sorted(folders):
         gone = name not in found.projects and not name.startswith(".")
-        if gone and index.remove_project_pages(simple / name):
+        if gone and index.remove_project_pages(dest.project_pages(name)):
             removed.append(name)
     return changed or bool(removed), removed
 
@@ -288,23 +282,24 @@ def build(packages: Path, dest: Path, mirror: Path | None = None,
     changed = False
     removed: set[str] = set()
     passes = read = 0
-    with run_lock(dest, wait=True):
-        state = _State(dest)
+    layout = Layout(dest)
+    mirror_page = Layout(mirror).root_page("json") if mirror else None
+    with run_lock(layout, wait=True):
+        state = _State(layout)
         while True:
             passes += 1
             listing = list_packages(packages)
-            mirror_root = _signature(mirror / "simple" / "index.json") if mirror else None
+            mirror_root = _signature(mirror_page) if mirror_page else None
             found = _Pass(packages, listing, state.files)
             read += found.read
             state.files = found.files
-            wrote, gone = _write(dest, found, state, mirror_projects(mirror))
+            wrote, gone = _write(layout, found, state, mirror_projects(mirror))
             # After the pages: a run cut short renders again what it may not have finished.
             state.save()
             changed |= wrote
             removed.update(gone)
             quiet = (not found.moving and list_packages(packages) == listing
-                     and (mirror is None
-                          or _signature(mirror / "simple" / "index.json") == mirror_root))
+                     and (mirror_page is None or _signature(mirror_page) == mirror_root))
             if quiet or time.monotonic() + settle > deadline:
                 break
             time.sleep(settle)

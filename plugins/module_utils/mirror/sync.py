@@ -24,11 +24,10 @@ from pathlib import Path
 
 from . import index
 from .errors import MirrorError
-from .fsutil import link_into_place, run_lock, sha256_of
+from .fsutil import existing_ancestor, link_into_place, run_lock, sha256_of
+from .layout import FILES, METADATA_SUFFIX, SIMPLE, Layout
 from .names import check_filename, is_normalized_name, is_sha256
 
-STAGING_DIR = ".incoming"
-METADATA_SUFFIX = ".metadata"
 _TEXT_FIELDS = ("version", "requires_python", "yanked", "upload_time")
 _SHOWN_ERRORS = 10
 
@@ -77,9 +76,9 @@ def _check_record(project: str, filename: object, record: object) -> str | None:
     return None
 
 
-def load_staged_records(staging: Path) -> dict[str, dict[str, index.Record]]:
+def load_staged_records(staging: Layout) -> dict[str, dict[str, index.Record]]:
     """Every record set of the staged mirror, checked; raises MirrorError naming each offender."""
-    folder = staging / ".state" / "projects"
+    folder = staging.records
     found: dict[str, dict[str, index.Record]] = {}
     problems = []
     paths = sorted(folder.iterdir()) if folder.is_dir() else []
@@ -142,24 +141,24 @@ def _verify(file: _File) -> str | None:
 
 
 class _Publication:
-    def __init__(self, dest: Path, staging: Path) -> None:
+    def __init__(self, dest: Layout, staging: Layout) -> None:
         self.dest = dest
         self.staging = staging
         self.records = load_staged_records(staging)
         if not self.records:
-            raise MirrorError(f"{staging} holds no mirror (no .state/projects/*.json records); "
+            raise MirrorError(f"{staging.root} holds no mirror (no records in {staging.records}); "
                               "nothing to publish")
         live = index.read_root(staging)
         if live is None:
-            raise MirrorError(f"{staging}/simple/index.json is missing or unreadable; "
+            raise MirrorError(f"{staging.root_page()} is missing or unreadable; "
                               "is the staged copy complete?")
         unknown = sorted(set(live) - set(self.records))
         if unknown:
             raise MirrorError(f"the staged root page lists projects without staged records: "
                               f"{', '.join(map(repr, unknown[:_SHOWN_ERRORS]))}")
         if not live:
-            raise MirrorError(f"the staged mirror in {staging} lists no project; refusing to "
-                              f"empty {dest}")
+            raise MirrorError(f"the staged mirror in {staging.root} lists no project; refusing "
+                              f"to empty {dest.root}")
         self.live = sorted(set(live))
         self.files: list[_File] = []  # distributions and metadata that will be listed
         self.published: dict[str, dict[str, index.Record]] = {}  # the records dest will have
@@ -170,7 +169,7 @@ class _Publication:
         for project in self.live:
             live_records = index.load_records(self.dest, project)
             self.published[project] = {}
-            folder = self.staging / "files" / project
+            folder = self.staging.project_files(project)
             if not (_is_real_dir(folder.parent) and _is_real_dir(folder)):
                 # A symlink here would publish whatever it points at.
                 problems.append(f"{project}: staged {folder} is missing or not a directory")
@@ -202,33 +201,32 @@ class _Publication:
 
     def _files_of(self, project: str, filename: str, record: index.Record) -> list[_File]:
         """The distribution, and its metadata file when the record announces one."""
-        staged = self.staging / "files" / project
-        live = self.dest / "files" / project
-        files = [_File(project, filename, staged / filename, live / filename,
+        files = [_File(project, filename, self.staging.file(project, filename),
+                       self.dest.file(project, filename),
                        str(record["sha256"]), int(record["size"]))]
         if record.get("metadata_sha256"):
-            name = filename + METADATA_SUFFIX
+            staged = self.staging.metadata(project, filename)
             try:
-                size = os.lstat(staged / name).st_size
+                size = os.lstat(staged).st_size
             except OSError:
                 size = 0  # missing: plan() reports it
-            files.append(_File(project, name, staged / name, live / name,
+            files.append(_File(project, staged.name, staged, self.dest.metadata(project, filename),
                                str(record["metadata_sha256"]), size))
         return files
 
     def obsolete(self) -> tuple[list[str], list[Path]]:
         """Projects dest has that the staged mirror dropped, and files nothing will list."""
         projects = set(index.known_projects(self.dest))
-        for folder in ("simple", "files"):
+        for folder in (SIMPLE, FILES):
             with contextlib.suppress(OSError):
-                projects.update(entry.name for entry in os.scandir(self.dest / folder)
+                projects.update(entry.name for entry in os.scandir(self.dest.root / folder)
                                 if entry.is_dir(follow_symlinks=False)
                                 and is_normalized_name(entry.name))
         keep = {file.live for file in self.files}
         stale = []
         for project in sorted(projects):
             with contextlib.suppress(OSError):
-                stale += [Path(e.path) for e in os.scandir(self.dest / "files" / project)
+                stale += [Path(e.path) for e in os.scandir(self.dest.project_files(project))
                           if not e.is_dir(follow_symlinks=False) and Path(e.path) not in keep]
         return sorted(projects - set(self.live)), stale
 
@@ -252,15 +250,15 @@ class _Publication:
             changed |= index.write_project(self.dest, project, self.published[project])
         changed |= index.write_root(self.dest, self.live)
         for project in dropped:
-            index.remove_project_pages(self.dest / "simple" / project)
+            index.remove_project_pages(self.dest.project_pages(project))
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         for project in dropped:
             with contextlib.suppress(FileNotFoundError):
-                index.records_path(self.dest, project).unlink()
+                self.dest.records_file(project).unlink()
             with contextlib.suppress(OSError):
-                (self.dest / "files" / project).rmdir()  # unless something unknown is left
+                self.dest.project_files(project).rmdir()  # unless something unknown is left
         return changed
 
     def run(self, check_mode: bool) -> dict:
@@ -272,8 +270,8 @@ class _Publication:
         return {
             "changed": changed,
             "check_mode": check_mode,
-            "dest": str(self.dest),
-            "staging": str(self.staging),
+            "dest": str(self.dest.root),
+            "staging": str(self.staging.root),
             "projects": self.live,
             "files": _distributions(files)["count"],
             "published": _distributions(
@@ -310,19 +308,18 @@ def publish_staged(dest: Path | str, staging: Path | str | None = None,
     something unsafe or holds a file that does not match its record.
     """
     dest = Path(dest).expanduser().resolve()
-    staging = Path(staging or dest / STAGING_DIR).expanduser().resolve()
+    staging = Path(staging or Layout(dest).staging).expanduser().resolve()
     if not staging.is_dir():
         raise MirrorError(f"staging directory {staging} does not exist; rsync the controller's "
                           "mirror there first")
     if staging == dest:
         raise MirrorError(f"staging and dest are both {dest}; staging must be another directory")
-    existing = next(folder for folder in (dest, *dest.parents) if folder.exists())
-    if os.stat(existing).st_dev != os.stat(staging).st_dev:
+    if os.stat(existing_ancestor(dest)).st_dev != os.stat(staging).st_dev:
         raise MirrorError(f"staging {staging} and dest {dest} are on different filesystems; "
                           "files are published as hard links, so they must share one")
-    job = _Publication(dest, staging)  # reads only the staged copy: no lock needed yet
+    job = _Publication(Layout(dest), Layout(staging))  # reads only the staged copy: no lock yet
     if check_mode:
         return job.run(check_mode=True)
     dest.mkdir(parents=True, exist_ok=True)
-    with run_lock(dest):
+    with run_lock(Layout(dest)):
         return job.run(check_mode=False)

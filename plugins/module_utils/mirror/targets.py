@@ -96,15 +96,6 @@ PLATFORMS: dict[str, Platform] = {
     ]
 }
 
-DEFAULT_PLATFORMS = [
-    "windows-x86_64",
-    "macos-arm64",
-    "macos-x86_64",
-    "manylinux-x86_64",
-    "manylinux-aarch64",
-]
-DEFAULT_PYTHON_VERSIONS = ["3.10", "3.11", "3.12", "3.13"]
-
 
 def parse_python_version(text: str) -> Version:
     """Parse a target Python version such as ``3.11``; reject what no CPython ever was."""

@@ -6,6 +6,7 @@ Everything an upstream says is untrusted: filenames become paths on the box (che
 
 from __future__ import annotations
 
+import json
 import posixpath
 import threading
 from collections.abc import Sequence
@@ -13,17 +14,30 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
-import requests
 from packaging.tags import Tag
 from packaging.version import Version
 
-from .errors import UnsafeUpstreamData, UpstreamError
+from .errors import DownloadError, UnsafeUpstreamData, UpstreamError
 from .names import check_filename, is_sha256
+from .transport import Refused, Transport
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 # PyPI's pages live on pypi.org but its files on this host: allowed whenever pypi.org is used.
 PYPI_FILE_HOST = "files.pythonhosted.org"
+CAPTIVE_HINT = (
+    "a captive portal (sign in from a browser on the same network), or a proxy's error or "
+    "login page? Nothing was changed"
+)
+
+
+def allowed_hosts(index_urls: Sequence[str], extra: Sequence[str] = ()) -> set[str]:
+    """The hosts a run may talk to: the indexes', PyPI's file host with pypi.org, ``extra``."""
+    hosts = {(urlsplit(u).hostname or "").lower() for u in index_urls}
+    if "pypi.org" in hosts:
+        hosts.add(PYPI_FILE_HOST)
+    hosts.update(h.lower() for h in extra)
+    return {h for h in hosts if h}
 
 
 @dataclass
@@ -43,7 +57,6 @@ class DistFile:
     metadata_sha256: str | None = None  # PEP 658 metadata offered: its hash ("" if unknown)
     has_metadata: bool = False
     upload_time: str | None = None
-    index_url: str = ""
 
     @property
     def metadata_url(self) -> str:
@@ -95,79 +108,69 @@ def _hashes_from_attr(value: str | None) -> tuple[bool, str]:
 
 
 class IndexClient:
-    """Reads project pages from one or more simple indexes."""
+    """Reads project pages from one or more simple indexes, through the run's transport."""
 
-    def __init__(
-        self,
-        session: requests.Session,
-        index_urls: Sequence[str],
-        timeout: float,
-        allowed_hosts: Sequence[str] = (),
-        retries: int = 3,
-    ) -> None:
-        self.session = session
+    def __init__(self, transport: Transport, index_urls: Sequence[str],
+                 max_page_size: int) -> None:
+        self.transport = transport
         self.index_urls = [u if u.endswith("/") else u + "/" for u in index_urls]
-        self.timeout = timeout
-        self.retries = retries
-        hosts = {urlsplit(u).hostname for u in self.index_urls}
-        if "pypi.org" in hosts:
-            hosts.add(PYPI_FILE_HOST)
-        hosts.update(h.lower() for h in allowed_hosts)
-        self.allowed_hosts = {h for h in hosts if h}
+        self.max_page_size = max_page_size
         self.rejected: list[RejectedFile] = []
         self._lock = threading.Lock()
 
-    # -- pages -------------------------------------------------------------------------------
-    def _get(self, url: str, accept: str) -> requests.Response | None:
-        """GET with retries on connection trouble and 5xx; None on 404."""
-        from .download import backoff_sleep  # local: download imports nothing from here
+    def _page(self, index: str, project: str) -> tuple[bytes, str, str] | None:
+        """(body, content type, final URL) of a project's page on one index; None on 404."""
+        page_url = urljoin(index, project + "/")
+        try:
+            found = self.transport.read(page_url, f"page {page_url}", self.max_page_size,
+                                        accept=ACCEPT, missing_ok=True, inflate=True)
+        except DownloadError as exc:
+            raise UpstreamError(str(exc)) from None
+        if found is None:
+            return None
+        body, exchange = found
+        content_type = exchange.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        return body, content_type, exchange.url
 
-        last: Exception = UpstreamError(url)
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.session.get(url, headers={"Accept": accept}, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = exc
-            else:
-                if response.status_code == 404:
-                    return None
-                if response.status_code < 500 and response.status_code != 429:
-                    if response.status_code != 200:
-                        raise UpstreamError(f"{url}: HTTP {response.status_code}")
-                    return response
-                last = UpstreamError(f"{url}: HTTP {response.status_code}")
-            if attempt < self.retries:
-                backoff_sleep(attempt)
-        raise UpstreamError(f"{url}: {last}")
+    def check_indexes(self, project: str) -> None:
+        """Fail, before anything is written, when an index is unreachable or is not an index.
 
-    def check_reachable(self) -> None:
-        """Fail early, before anything is written, when an index cannot be reached at all."""
+        A captive portal or a proxy answers every URL with its own page: the page of a project
+        we are about to mirror tells an index (JSON, or links to that project's files) from
+        such a page. A 404 is an index's answer too.
+        """
         for index in self.index_urls:
             try:
-                # Streamed and closed at once: PyPI's root page alone is tens of megabytes.
-                self.session.get(index, headers={"Accept": ACCEPT}, timeout=self.timeout,
-                                 stream=True).close()
-            except requests.RequestException as exc:
-                raise UpstreamError(f"index {index} is unreachable: {exc}") from None
+                page = self._page(index, project)
+            except UpstreamError as exc:
+                raise UpstreamError(f"index {index} is unreachable or unusable: {exc}") from None
+            if page is None:
+                continue
+            body, content_type, url = page
+            if not _looks_like_an_index(project, body, content_type):
+                raise UpstreamError(
+                    f"index {index} answered {url} with {_describe(body, content_type)}, not a "
+                    f"package index page: {CAPTIVE_HINT}"
+                )
 
     def project_files(self, project: str) -> list[DistFile] | None:
         """All valid files of ``project`` over all indexes (first index wins per filename).
 
-        None when no index knows the project.
+        None when no index knows the project. Raises UpstreamError for a page that cannot be
+        fetched or read.
         """
         found = False
         files: dict[str, DistFile] = {}
         for index in self.index_urls:
-            page_url = urljoin(index, project + "/")
-            response = self._get(page_url, ACCEPT)
-            if response is None:
+            page = self._page(index, project)
+            if page is None:
                 continue
             found = True
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            body, content_type, page_url = page
             if content_type == JSON_TYPE:
-                entries = self._parse_json(project, page_url, response)
+                entries = self._parse_json(project, page_url, body)
             else:
-                entries = self._parse_html(project, page_url, response.text)
+                entries = self._parse_html(project, page_url, body.decode("utf-8", "replace"))
             for entry in entries:
                 files.setdefault(entry.filename, entry)
         return list(files.values()) if found else None
@@ -177,17 +180,12 @@ class IndexClient:
         filename = str(raw["filename"])
         try:
             kind, version, wheel_tags = check_filename(project, filename)
-            url = urljoin(page_url, str(raw["url"]))
-            url, _ = urldefrag(url)
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https"):
-                raise UnsafeUpstreamData(f"{filename}: URL scheme {parts.scheme!r} refused")
-            if (parts.hostname or "").lower() not in self.allowed_hosts:
-                raise UnsafeUpstreamData(
-                    f"{filename}: URL host {parts.hostname!r} is not an allowed host "
-                    f"({', '.join(sorted(self.allowed_hosts))}); add it to allowed_hosts"
-                )
-            if unquote(posixpath.basename(parts.path)) != filename:
+            url, _ = urldefrag(urljoin(page_url, str(raw["url"])))
+            try:
+                self.transport.check_url(url, filename)
+            except Refused as exc:
+                raise UnsafeUpstreamData(str(exc)) from None
+            if unquote(posixpath.basename(urlsplit(url).path)) != filename:
                 raise UnsafeUpstreamData(f"{filename}: URL {url} names another file")
             sha256 = str(raw.get("sha256") or "").lower()
             if not is_sha256(sha256):
@@ -214,15 +212,13 @@ class IndexClient:
             has_metadata=bool(raw.get("has_metadata")),
             metadata_sha256=str(raw.get("metadata_sha256") or "") or None,
             upload_time=str(raw["upload_time"]) if raw.get("upload_time") else None,
-            index_url=page_url,
         )
 
-    def _parse_json(
-        self, project: str, page_url: str, response: requests.Response
-    ) -> list[DistFile]:
+    def _parse_json(self, project: str, page_url: str, body: bytes) -> list[DistFile]:
         try:
-            data = response.json()
-            raw_files = data["files"]
+            raw_files = json.loads(body)["files"]
+            if not isinstance(raw_files, list):
+                raise TypeError("'files' is not a list")
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamError(f"{page_url}: invalid PEP 691 JSON: {exc}") from None
         result = []
@@ -278,3 +274,36 @@ class IndexClient:
                     entry.yanked = ""
                 result.append(entry)
         return result
+
+
+def _looks_like_an_index(project: str, body: bytes, content_type: str) -> bool:
+    """A PEP 691 page, or an HTML page that says it is one or links a file of ``project``."""
+    if content_type == JSON_TYPE:
+        try:
+            return isinstance(json.loads(body).get("files"), list)
+        except (ValueError, AttributeError):
+            return False
+    text = body.decode("utf-8", "replace")
+    if 'name="pypi:repository-version"' in text:
+        return True
+    parser = _LinkParser()
+    parser.feed(text)
+    for link in parser.links:
+        url, _ = urldefrag(link.get("href") or "")
+        filename = unquote(posixpath.basename(urlsplit(url).path))
+        try:
+            check_filename(project, filename)
+        except (ValueError, UnsafeUpstreamData):
+            continue
+        return True
+    return False
+
+
+def _describe(body: bytes, content_type: str) -> str:
+    """A page in a few words, for a message: its type, and its title when it has one."""
+    text = body[:65536].decode("utf-8", "replace")
+    start = text.lower().find("<title>")
+    end = text.lower().find("</title>", start)
+    title = " ".join(text[start + 7:end].split())[:80] if 0 <= start < end else ""
+    kind = content_type or "a page without a content type"
+    return f"{kind} titled {title!r}" if title else f"{kind} ({len(body)} bytes)"
