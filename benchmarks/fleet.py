@@ -7,7 +7,7 @@ Usage, from a checkout after `make venv`, with Docker (needs PyPI once, to fill 
     .venv/bin/python benchmarks/fleet.py --set classroom   # 2.6 GB: the gigabytes of issue 5
 
 What it does:
-1. serves the mirror benchmark's wheel set on 127.0.0.1 (benchmarks/local_upstream.py) behind
+1. serves the mirror benchmark's wheel set on 127.0.0.1 (tests/support/upstream.py) behind
    the same emulated weak link (benchmarks/weak_link.py: 150 ms round trip, 20 Mbit/s shared,
    a connection reset every ~30 MB on average), standing in for pypi.org;
 2. first box: a fresh Pi-like container (tests/support/box_container.py) and empty controller

@@ -10,7 +10,7 @@ Full mode moves ~0.35 GB three times over a 20 Mbit/s link: ~13 minutes (measure
 What it does, in one run:
 1. fetches the workshop set once from PyPI (`pip download` per target, benchmarks/workshop_set.py)
    and serves it on 127.0.0.1 as an index with sha256, requires-python, PEP 658 metadata, PEP 691
-   JSON and Range support (benchmarks/local_upstream.py);
+   JSON and Range support (tests/support/upstream.py, the tests' upstream);
 2. puts a weak link in front of it (benchmarks/weak_link.py: 150 ms round trip, 20 Mbit/s shared
    by all connections, a connection reset every ~30 MB on average, seeded);
 3. through that link, side by side:
@@ -48,7 +48,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_upstream import load_dists
 from weak_link import WeakLink
 from workshop_set import (
     REPO,
@@ -58,6 +57,9 @@ from workshop_set import (
     pip_download_args,
     pip_env,
 )
+
+sys.path[:0] = [str(REPO / "collections"), str(REPO)]
+from tests.support.upstream import Upstream as LocalIndex  # noqa: E402
 
 ENGINE = REPO / "scripts" / "pypi-mirror"
 # Goals from issue 3.
@@ -96,7 +98,7 @@ def clean_pip_env(cache: Path) -> dict[str, str]:
 class Upstream:
     def __init__(self, directory: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "benchmarks" / "local_upstream.py"), str(directory)],
+            [sys.executable, str(REPO / "tests" / "support" / "upstream.py"), str(directory)],
             stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline().split()[1])
@@ -361,9 +363,9 @@ def main() -> int:
     workshop = SETS["quick" if opts.quick else "workshop"]
     projects, targets = workshop.projects, workshop.targets
     source = workshop.fetch()
-    dists = load_dists(source)
-    upstream_hashes = {d.filename: d.sha256 for ds in dists.values() for d in ds}
-    total = sum(d.size for ds in dists.values() for d in ds)
+    served = LocalIndex(source)  # what the upstream program will announce, read the same way
+    upstream_hashes = {name: served.announced(name).sha256 for name in served.content}
+    total = served.total_bytes()
     rate = opts.mbit * 1e6 / 8
     timeout = opts.timeout or 6 * total / rate + 120
     log(f"upstream: {len(upstream_hashes)} wheels, {fmt_mb(total)} MB "

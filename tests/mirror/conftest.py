@@ -59,29 +59,58 @@ def clean_env() -> dict:
     return env
 
 
-def run_cli(*args: str, timeout: float = 120) -> tuple:
-    """Run scripts/pypi-mirror --json ...; returns (exit code, parsed JSON or None, stderr)."""
-    proc = subprocess.run([sys.executable, str(CLI), "--json", *args], capture_output=True,
-                          text=True, timeout=timeout, env=clean_env())
+# Runs a command and reports, on its last line of stderr, the largest resident set of any
+# process in its tree (RUSAGE_CHILDREN covers every descendant that was waited for).
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+print("maxrss", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _measured(command: list[str], env: dict, timeout: float, cwd=None) -> tuple:
+    """(exit code, stdout, stderr, max RSS in bytes) of ``command``."""
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=cwd)
+    stderr, _, last = proc.stderr.rstrip().rpartition("\n")
+    return proc.returncode, proc.stdout, stderr, int(last.split()[1]) * 1024
+
+
+def measured_cli(args: list[str], timeout: float = 120) -> tuple:
+    """scripts/pypi-mirror --json ARGS: (exit code, parsed JSON or None, stderr, max RSS)."""
+    code, stdout, stderr, rss = _measured([sys.executable, str(CLI), "--json", *args],
+                                          clean_env(), timeout)
     try:
-        result = json.loads(proc.stdout) if proc.stdout.strip() else None
+        result = json.loads(stdout) if stdout.strip() else None
     except ValueError:
         result = None
-    return proc.returncode, result, proc.stderr
+    return code, result, stderr, rss
 
 
-def run_module(module: str, module_args: str, *extra: str) -> tuple:
-    """Run one of our modules on localhost through real Ansible; (exit code, task result)."""
+def run_cli(*args: str, timeout: float = 120) -> tuple:
+    """Run scripts/pypi-mirror --json ...; returns (exit code, parsed JSON or None, stderr)."""
+    return measured_cli(list(args), timeout)[:3]
+
+
+def measured_module(module: str, module_args: str, *extra: str, timeout: float = 180) -> tuple:
+    """One of our modules on localhost through real Ansible: (exit code, task result, stderr,
+    max RSS of any process of the run, Ansible's included)."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable,
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     ansible = str(Path(sys.executable).parent / "ansible")
-    proc = subprocess.run([ansible, "localhost", "-m", f"pypi_in_a_box.pi.{module}", "-a",
-                           module_args, *extra], capture_output=True, text=True, env=env,
-                          timeout=180, cwd="/")  # not the repo's ansible.cfg: plain JSON out
-    data = json.loads(proc.stdout)
-    return proc.returncode, data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    code, stdout, stderr, rss = _measured(
+        [ansible, "localhost", "-m", f"pypi_in_a_box.pi.{module}", "-a", module_args, *extra],
+        env, timeout, cwd="/")  # not the repo's ansible.cfg: plain JSON out
+    data = json.loads(stdout)
+    return code, data["plays"][0]["tasks"][0]["hosts"]["localhost"], stderr, rss
+
+
+def run_module(module: str, module_args: str, *extra: str) -> tuple:
+    """Run one of our modules on localhost through real Ansible; (exit code, task result)."""
+    return measured_module(module, module_args, *extra)[:2]
 
 
 def tree(root: Path) -> dict:

@@ -130,7 +130,7 @@ def test_changed_upstream_file_is_never_spliced(upstream, mirror, tmp_path):
     # switches to B. The resume asks If-Range: <etag of A>, so it gets all of B, not A+B.
     new = upstream.content[PYGMENTS]
     old = bytes(reversed(new[:400_000])) + new[400_000:]
-    upstream.content[PYGMENTS] = old
+    upstream.replace(PYGMENTS, old, announce=False)
     upstream.faults[PYGMENTS] = ["cutswap:250000"]
     result = mirror(upstream, "pygments", **ONE_TARGET)
     assert result["complete"], result["failures"]
@@ -156,7 +156,7 @@ def test_served_metadata_comes_from_the_verified_wheel(upstream, mirror, tmp_pat
 
     # An upstream whose metadata file (correctly hashed in its index) is not the wheel's.
     real = upstream.core_metadata(IDNA)
-    upstream._metadata_cache[IDNA] = real.replace(b"\n", b"\nX-Upstream-Note: differs\n", 1)
+    upstream.metadata_override[IDNA] = real.replace(b"\n", b"\nX-Upstream-Note: differs\n", 1)
     result = mirror(upstream, "idna", **ONE_TARGET)
     assert result["complete"]
     wheel = tmp_path / "mirror/files/idna" / IDNA

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine, options, targets
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import (
+    engine,
+    options,
+    targets,
+)
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.errors import (
     MirrorInputError,
 )
@@ -109,11 +113,11 @@ def test_default_targets_are_the_laptops():
     ],
 )
 def test_bad_input_is_refused_before_anything(tmp_path, field, value, message):
-    options = engine.Options(dest=str(tmp_path / "m"), packages=["click"],
-                             index_url="http://127.0.0.1:9/simple/")
-    setattr(options, field, value)
+    run_options = engine.Options(dest=str(tmp_path / "m"), packages=["click"],
+                                 index_url="http://127.0.0.1:9/simple/")
+    setattr(run_options, field, value)
     with pytest.raises(MirrorInputError, match=message):
-        engine.validate(options)
+        engine.validate(run_options)
     assert not (tmp_path / "m").exists()
 
 

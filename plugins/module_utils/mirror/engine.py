@@ -15,6 +15,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from . import options as option_table
 from .closure import Selection, compute_closure
 from .download import Downloader, FileOutcome
 from .errors import DownloadError, MetadataError, MirrorInputError, NoRoom
-from .fsutil import existing_ancestor, free_bytes, run_lock, write_if_changed
+from .fsutil import free_bytes, run_lock, write_if_changed
 from .layout import Layout
 from .metadata import METADATA_LIMIT, build_requires, requires_dist, sdist_members, wheel_metadata
 from .selection import (
@@ -110,24 +111,27 @@ def _number(options: Options, name: str, kind: type, low: float, high: float | N
 
 def check_dest(dest: Path) -> None:
     """Raise MirrorInputError, with the path and the fix, unless the mirror can live in dest."""
-    if dest.exists() and not dest.is_dir():
-        raise MirrorInputError(f"dest {dest} exists and is not a directory; choose another "
-                               "path for the mirror")
-    parent = existing_ancestor(dest)
-    if not parent.is_dir():
-        raise MirrorInputError(f"dest {dest}: {parent} is a file, not a directory; choose "
-                               "another path for the mirror")
-    try:
-        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only = False
-    if read_only:
-        raise MirrorInputError(f"dest {dest} is on a read-only filesystem ({parent}); remount "
+    user = f"this user (uid {os.geteuid()}); give this user the directory or run as its owner"
+    for folder in (dest, *dest.parents):  # the nearest folder that exists
+        try:
+            info = os.stat(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError:
+            blocked = next((d for d in reversed(folder.parents)
+                            if not os.access(d, os.X_OK)), folder.parent)
+            raise MirrorInputError(f"dest {dest}: {blocked} cannot be entered by {user}"
+                                   ) from None
+        break
+    if not stat.S_ISDIR(info.st_mode):
+        where = "exists and is not a directory" if folder == dest else \
+            f"cannot be created: {folder} is a file, not a directory"
+        raise MirrorInputError(f"dest {dest} {where}; choose another path for the mirror")
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise MirrorInputError(f"dest {dest} is on a read-only filesystem ({folder}); remount "
                                "it read-write or choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise MirrorInputError(f"dest {dest}: {parent} is not writable by this user (uid "
-                               f"{os.geteuid()}); give this user the directory or run as its "
-                               "owner")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MirrorInputError(f"dest {dest}: {folder} is not writable by {user}")
 
 
 def validate(options: Options) -> Plan:
@@ -189,6 +193,10 @@ def _size_of_tree(root: Path) -> int:
 def _about(message: str, project: str) -> bool:
     """True when an unsatisfied-requirement message is about ``project``."""
     return re.match(rf"{re.escape(project)}(?![A-Za-z0-9._-])", message) is not None
+
+
+def _mb(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB ({count} bytes)"
 
 
 def _plural(count: int, word: str) -> str:
@@ -306,9 +314,9 @@ class _Run:
         reserve = self.plan.min_free_space
         if free is not None and needed + reserve > free:
             raise NoRoom(
-                f"the selection needs {needed} more bytes in {self.layout.root}, which has "
-                f"{free} bytes free, and min_free_space keeps {reserve} of them free: "
-                f"{needed + reserve - free} bytes short. Free some space, mirror fewer "
+                f"the selection needs {_mb(needed)} more in {self.layout.root}, whose disk has "
+                f"{_mb(free)} free, and min_free_space keeps {_mb(reserve)} of it free: "
+                f"{_mb(needed + reserve - free)} short. Free some space, mirror fewer "
                 "projects or targets, or lower min_free_space. Nothing was downloaded"
             )
         return free
