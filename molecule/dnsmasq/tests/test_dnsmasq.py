@@ -181,6 +181,19 @@ BAD_INPUT = {
         {"dnsmasq_dhcp_lease_time": "4 hours"},
         "dnsmasq_dhcp_lease_time must be a number with an optional unit",
     ),
+    "captive-url-with-a-quote": (
+        {"dnsmasq_captive_portal_url": 'http://pypi.internal/"'},
+        "dnsmasq_captive_portal_url must be an http:// or https:// URL of at most 255 bytes",
+    ),
+    "captive-probe-not-a-name": (
+        {"dnsmasq_captive_portal_probe_hosts": ["captive.apple.com", "Captive Apple"]},
+        "dnsmasq_captive_portal_probe_hosts lower-case DNS names (Captive Apple are not)",
+    ),
+    # nginx_cache runs after dnsmasq, which then has nothing to change.
+    "nginx-probe-not-a-name": (
+        {"nginx_cache_captive_portal_hosts": ["captive.apple.com/x"]},
+        "nginx_cache_captive_portal_hosts must be lower-case DNS names",
+    ),
 }
 ETC_FINGERPRINT = "find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum | md5sum"
 
