@@ -1,9 +1,10 @@
 #!/bin/sh
 # PID 1 of the radio test VM (see radio_build.py). Runs the whole scenario once and powers off:
-#   box:    hostapd + dnsmasq with the configs the roles rendered, busybox httpd with the page,
-#           on simulated radio wlan0 in the initial network namespace;
+#   box:    hostapd + dnsmasq with the configs the roles rendered, nginx with the page and the
+#           captive portal's server block, on simulated radio wlan0 in the initial namespace;
 #   good:   wpa_supplicant with the right passphrase on its own radio in namespace "good",
-#           then DHCP, DNS through the leased server, HTTP to the box's name;
+#           then DHCP, DNS through the leased server, HTTP to the box's name, and the
+#           operating systems' connectivity checks as a sign-in sheet makes them;
 #   wrong:  wpa_supplicant with a wrong passphrase in namespace "wrong", then DHCP.
 # Results are lines "RADIO-TEST: ..." on the console; the host test (test_radio.py) judges them,
 # this script only reports what it sees. Logs follow as "RADIO-LOG <name>: ...".
@@ -102,7 +103,9 @@ else
 fi
 dnsmasq --conf-file=/etc/radio/dnsmasq.conf --log-facility=/tmp/dnsmasq.log >/tmp/dnsmasq.out 2>&1 \
     && say "dnsmasq started" || say "dnsmasq failed exit=$?"
-httpd -p "$RADIO_BOX_ADDRESS:80" -h /www && say "httpd started"
+mkdir -p /tmp/nginx
+nginx -c /etc/radio/nginx.conf -e /tmp/nginx-error.log && say "nginx started" \
+    || say "nginx failed exit=$?"
 
 # --- client with the right passphrase ------------------------------------------------------
 ip netns exec good wpa_supplicant -B -i wlan1 -c /etc/radio/client-good.conf \
@@ -126,7 +129,7 @@ ip netns exec wrong wpa_supplicant -B -i wlan2 -c /etc/radio/client-wrong.conf \
 
 if [ "$associated" = yes ]; then
     RADIO_CLIENT=good ip netns exec good \
-        udhcpc -i wlan1 -f -q -n -t 5 -T 3 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-good.log 2>&1 \
+        udhcpc -i wlan1 -f -q -n -t 5 -T 3 -O 114 -s /etc/radio/udhcpc.sh >/tmp/udhcpc-good.log 2>&1 \
         || say "lease good none"
 else
     say "lease good skipped (not associated)"
@@ -140,6 +143,15 @@ if [ -s /etc/netns/good/resolv.conf ]; then
     http=$(ip netns exec good curl -sS --connect-timeout 10 --max-time 20 -o /tmp/page.html \
         -w '%{http_code} %{remote_ip}' "http://$RADIO_BOX_NAME/" 2>/tmp/curl-good.log)
     say "http $http sha256=$(sha256sum /tmp/page.html 2>/dev/null | cut -d' ' -f1)"
+    # Each connectivity check, followed as a sign-in sheet follows it: the final page, how many
+    # redirects led there, from which address. The OS's own view (the redirect) is Molecule's.
+    while read -r url; do
+        probe=$(ip netns exec good curl -sS --connect-timeout 10 --max-time 20 -L --max-redirs 3 \
+            -o /tmp/probe.html -w '%{http_code} %{num_redirects} %{url_effective} %{remote_ip}' \
+            "$url" 2>>/tmp/curl-probes.log)
+        say "probe $url ${probe:-failed} sha256=$(sha256sum /tmp/probe.html 2>/dev/null | cut -d' ' -f1)"
+        rm -f /tmp/probe.html
+    done </etc/radio/probes.txt
     # The box's domain is answered here for every type (local=): an AAAA query gets an empty
     # answer, not REFUSED. A name outside it, with no uplink, must be answered at once (no
     # forwarding to nowhere): the elapsed time shows a timeout. No route leaves the VM.

@@ -59,6 +59,7 @@ PACKAGES = [
     "iproute2",
     "iw",
     "kmod",
+    "nginx",
     "wireless-regdb",
     "wpasupplicant",
 ]
@@ -81,6 +82,7 @@ BINARIES = [
     "/usr/sbin/iw",
     "/usr/sbin/lsmod",
     "/usr/sbin/modprobe",
+    "/usr/sbin/nginx",
     "/usr/sbin/wpa_cli",
     "/usr/sbin/wpa_supplicant",
 ]

@@ -201,6 +201,38 @@ def test_client_fetches_the_landing_page_over_wifi(radio: Radio) -> None:
     )
 
 
+def test_lease_carries_the_captive_portal_option(radio: Radio) -> None:
+    """DHCP option 114 (RFC 8910) reaches a client that asks for it, with the role's URL."""
+    assert radio.params["captive_portal"], "the roles' defaults should turn the portal on offline"
+    options = dict(
+        item.split("=", 1) for item in radio.one("lease-options good ").split() if "=" in item
+    )
+    raw = options.get("captive", "none")
+    assert raw != "none", f"the lease has no option 114: {options}" + radio.context("dnsmasq")
+    # udhcpc hands over options it has no name for as hex.
+    url = bytes.fromhex(raw).decode() if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", raw) else raw
+    assert url == radio.params["captive_portal_url"], f"option 114 is {url!r}"
+
+
+def test_connectivity_checks_land_on_the_landing_page(radio: Radio) -> None:
+    """Each OS's check, followed as its sign-in sheet follows it, ends on the landing page."""
+    results = {}
+    for line in radio.find("probe "):
+        url, _, rest = line.partition(" ")
+        results[url] = rest.split()
+    expected = hashlib.sha256(radio.page).hexdigest()
+    wrong = {}
+    for url in radio.params["probe_urls"]:
+        fields = results.get(url)
+        # code, redirects followed, final URL, the address that answered, the page's hash
+        if fields != ["200", "1", radio.params["landing_page_url"], radio.params["box_address"],
+                      f"sha256={expected}"]:  # fmt: skip
+            wrong[url] = fields
+    assert not wrong, f"checks that did not land on the landing page: {wrong}" + radio.context(
+        "curl-probes", "nginx-error", "dnsmasq"
+    )
+
+
 def test_wrong_passphrase_is_refused(radio: Radio) -> None:
     refused = radio.one("wrong-key refused")
     assert refused in ("reason=WRONG_KEY", "4-way-handshake-failed"), (

@@ -11,8 +11,9 @@ bound | renew)
     [ -n "$domain" ] && echo "search $domain" >>/etc/resolv.conf
     # To the console: udhcpc's own output goes to a log file.
     echo "RADIO-TEST: lease $RADIO_CLIENT $ip" >/dev/console
+    # udhcpc exports options it has no name for (114, the captive portal) as optNNN, in hex.
     echo "RADIO-TEST: lease-options $RADIO_CLIENT router=$router dns=$dns domain=$domain" \
-        >/dev/console
+        "captive=${opt114:-none}" >/dev/console
     ;;
 leasefail | nak)
     echo "udhcpc: $1 on $interface" >&2

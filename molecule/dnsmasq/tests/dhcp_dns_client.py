@@ -7,7 +7,7 @@ DHCPDISCOVER/OFFER/REQUEST/ACK with the broadcast flag (so a plain UDP socket on
 the replies), then, with --apply, puts the leased address on the interface and asks the DNS
 server from the lease. It prints one JSON object; the test decides what is right.
 
-Usage: dhcp_dns_client.py [--apply] [--dns-server IP] [--timeout S] IFACE NAME [NAME ...]
+Usage: dhcp_dns_client.py [--apply] [--resolv-conf] [--dns-server IP] [--timeout S] IFACE [NAME ...]
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def dhcp_packet(xid: int, mac: bytes, msg_type: int, options: bytes = b"") -> by
         b"",
         b"",
     )
-    # Option 55 asks for subnet mask, router, DNS server and domain name.
-    body = bytes([53, 1, msg_type]) + options + bytes([55, 4, 1, 3, 6, 15]) + b"\xff"
+    # Option 55 asks for subnet mask, router, DNS server, domain name and, as Android, Apple and
+    # systemd-networkd do, the captive portal's URL (RFC 8910).
+    body = bytes([53, 1, msg_type]) + options + bytes([55, 5, 1, 3, 6, 15, 114]) + b"\xff"
     return header + MAGIC_COOKIE + body
 
 
@@ -115,6 +116,7 @@ def dhcp_lease(iface: str, timeout: float) -> dict:
         "dns_servers": addresses(options.get(6, b"")),
         "domain": options.get(15, b"").decode(),
         "lease_seconds": struct.unpack("!I", options[51])[0],
+        "captive_portal": options[114].decode() if 114 in options else None,
     }
 
 
@@ -168,6 +170,7 @@ def main() -> int:
     parser.add_argument("names", nargs="*")
     parser.add_argument("--apply", action="store_true", help="use the leased address for DNS")
     parser.add_argument("--no-dhcp", action="store_true")
+    parser.add_argument("--resolv-conf", action="store_true", help="resolve through that server")
     parser.add_argument("--dns-server")
     parser.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args()
@@ -184,6 +187,10 @@ def main() -> int:
             ["ip", "address", "add", f"{lease['ack']}/{prefix}", "dev", args.iface], check=True
         )
     server = args.dns_server or (lease.get("dns_servers") or [None])[0]
+    if args.resolv_conf and server:
+        # The client's own programs (curl) then resolve through the box, as a laptop's do.
+        with open("/etc/resolv.conf", "w") as resolv:
+            resolv.write(f"nameserver {server}\n")
     if server and args.names:
         result["dns_server"] = server
         result["dns"] = [

@@ -8,50 +8,21 @@ dhcp_dns_client.py, so the DNS questions come from the address dnsmasq leased.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from scenario import BOX, PROJECT_DIR, UPLINK_NETWORK, WIFI_NETWORK, converge, run_client
 
 # The box_status module's lease reader, checked against the file this dnsmasq really writes.
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "collections"))
+sys.path.insert(0, str(PROJECT_DIR / "collections"))
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.box import leases
-
-SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "dnsmasq")
-BOX = f"box-{SCENARIO}"
-WIFI_NETWORK = f"piab-{SCENARIO}"
-UPLINK_NETWORK = f"piab-{SCENARIO}-uplink"
-IMAGE = os.environ.get("PIAB_IMAGE", "pypi-in-a-box/pi-base:latest")
-CLIENT_SCRIPT = Path(__file__).with_name("dhcp_dns_client.py")
 
 # What converge.yml configures.
 BOX_ADDRESS = "10.242.0.1"
 POOL = (50, 250)
 BOX_NAMES = ["pypi.internal", "pypi.lan"]
-
-
-def run_client(network: str, *args: str) -> dict:
-    command = [
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        network,
-        "--cap-add",
-        "NET_ADMIN",
-        "-v",
-        f"{CLIENT_SCRIPT}:/dhcp_dns_client.py:ro",
-        IMAGE,
-        "python3",
-        "/dhcp_dns_client.py",
-        *args,
-    ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout)
 
 
 def box_address_on(network: str) -> str:
@@ -61,7 +32,9 @@ def box_address_on(network: str) -> str:
 
 @pytest.fixture(scope="module")
 def wifi_client() -> dict:
-    return run_client(WIFI_NETWORK, "--apply", "eth0", *BOX_NAMES, "pypi.example.com")
+    return run_client(
+        WIFI_NETWORK, "dhcp_dns_client.py", "--apply", "eth0", *BOX_NAMES, "pypi.example.com"
+    )
 
 
 def test_dnsmasq_enabled_and_running(box):
@@ -137,7 +110,14 @@ def test_offline_box_answers_other_names_at_once(wifi_client):
 def test_uplink_gets_no_dhcp_and_no_dns():
     uplink = box_address_on(UPLINK_NETWORK)
     result = run_client(
-        UPLINK_NETWORK, "--timeout", "3", "--dns-server", uplink, "eth0", BOX_NAMES[0]
+        UPLINK_NETWORK,
+        "dhcp_dns_client.py",
+        "--timeout",
+        "3",
+        "--dns-server",
+        uplink,
+        "eth0",
+        BOX_NAMES[0],
     )
     assert result["lease"] == {"offer": None}
     for query in result["dns"]:
@@ -159,6 +139,7 @@ def test_address_that_appears_later_is_served(box):
         for _ in range(10):
             result = run_client(
                 WIFI_NETWORK,
+                "dhcp_dns_client.py",
                 "--no-dhcp",
                 "--timeout",
                 "2",
@@ -200,48 +181,27 @@ BAD_INPUT = {
         {"dnsmasq_dhcp_lease_time": "4 hours"},
         "dnsmasq_dhcp_lease_time must be a number with an optional unit",
     ),
+    "captive-url-with-a-quote": (
+        {"dnsmasq_captive_portal_url": 'http://pypi.internal/"'},
+        "dnsmasq_captive_portal_url must be an http:// or https:// URL of at most 255 bytes",
+    ),
+    "captive-probe-not-a-name": (
+        {"dnsmasq_captive_portal_probe_hosts": ["captive.apple.com", "Captive Apple"]},
+        "dnsmasq_captive_portal_probe_hosts lower-case DNS names (Captive Apple are not)",
+    ),
+    # nginx_cache runs after dnsmasq, which then has nothing to change.
+    "nginx-probe-not-a-name": (
+        {"nginx_cache_captive_portal_hosts": ["captive.apple.com/x"]},
+        "nginx_cache_captive_portal_hosts must be lower-case DNS names",
+    ),
 }
 ETC_FINGERPRINT = "find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum | md5sum"
 
 
 @pytest.mark.parametrize("overrides,message", BAD_INPUT.values(), ids=BAD_INPUT.keys())
-def test_bad_input_fails_with_its_message_and_changes_nothing(box, tmp_path, overrides, message):
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(
-        json.dumps(
-            {
-                "boxes": {
-                    "hosts": {
-                        BOX: {
-                            "ansible_connection": "community.docker.docker",
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                        }
-                    }
-                }
-            }
-        )
-    )
+def test_bad_input_fails_with_its_message_and_changes_nothing(box, overrides, message):
     before = box.run(ETC_FINGERPRINT).stdout
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(CLIENT_SCRIPT.parents[3] / "collections"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            "-e",
-            json.dumps(overrides),
-            str(CLIENT_SCRIPT.parents[1] / "converge.yml"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    result = converge(overrides)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output
     assert message in output
