@@ -32,6 +32,7 @@ lint: venv
 	yamllint --strict .
 	ruff check .
 	ansible-lint
+	scripts/sanity.sh
 
 unit: venv wheels
 	pytest tests

@@ -20,7 +20,9 @@ description:
   - File names are parsed with C(packaging) (Debian C(python3-packaging), which the nginx_cache
     role installs).
 author:
-  - PyPI in a box contributors
+  - PyPI in a box contributors (@pypi-in-a-box)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   mirror_dir:
     description:
@@ -51,6 +53,9 @@ attributes:
     details: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 notes:
   - Never reports C(changed).
 """

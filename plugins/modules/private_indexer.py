@@ -19,7 +19,9 @@ description:
   - A file is replaced atomically, and only when its content differs; mode C(0644).
   - Needs the Python package C(packaging) on the target (Debian C(python3-packaging)).
 author:
-  - PyPI in a box contributors
+  - PyPI in a box contributors (@pypi-in-a-box)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   dest:
     description: The directory that becomes the Python package C(mirror) (created C(0755)).
@@ -35,6 +37,9 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 notes:
   - Idempotent - files that already hold the same bytes are left alone (C(changed=false)).
 """

@@ -34,7 +34,9 @@ description:
   - Needs the Python packages C(packaging) and C(requests) on the target
     (Debian C(python3-packaging) and C(python3-requests)).
 author:
-  - PyPI in a box contributors
+  - PyPI in a box contributors (@pypi-in-a-box)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   dest:
     description: Directory of the mirror; created when missing.
@@ -159,6 +161,9 @@ attributes:
     details: Resolves the selection and reports what would be downloaded and its size.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 notes:
   - Idempotent - a run with nothing new downloads nothing and reports C(changed=false).
   - Files of earlier runs stay (and stay listed) unless O(prune=true).

@@ -27,7 +27,9 @@ description:
     only what changed on the controller.
   - Needs the Python package C(packaging) on the target (Debian C(python3-packaging)).
 author:
-  - PyPI in a box contributors
+  - PyPI in a box contributors (@pypi-in-a-box)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   dest:
     description: The live mirror directory, as nginx serves it (C(files/) and C(simple/)).
@@ -44,6 +46,9 @@ attributes:
     details: Verifies the staged files and reports what would be published and removed.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 notes:
   - Idempotent - a run with nothing new staged writes nothing and reports C(changed=false).
   - Takes the mirror's run lock, so it never runs at the same time as a
