@@ -19,11 +19,18 @@ What it does, in one run:
    (b) `scripts/pypi-mirror` for all targets at once, from empty;
    (c) `scripts/pypi-mirror` from empty, SIGKILLed when half of (b)'s bytes have crossed the link,
        then restarted until it exits 0;
+   (d) issue 10, a cutting proxy: the same upstream through the same link, but every file
+       transfer is cut after --cut-mb MB and no file has a validator (ETag, Last-Modified);
+   (e) issue 10, worse: every transfer cut after --cut-mb MB by a server that ignores Range, so
+       a file bigger than that can never arrive; one run each, whatever its exit status;
 4. checks (b) and (c): every mirrored file's sha256 equals the upstream's, (c) has the same files
    as (b), and `pip download` of every target with the mirror as its only index succeeds
    (the mirror is dependency-complete);
 5. prints wall time, bytes over the link, the physical limit (payload bytes / bandwidth) and
-   the ratios, with the goals of issue 3.
+   the ratios, with the goals of issue 3; for (d) and (e) the bytes fetched per byte mirrored,
+   the wall time, and how many files arrived or failed, with the goal of issue 10 (the run
+   ends, in bounded time, with a clear failure for what it cannot get and everything else
+   complete).
 
 Bytes downloaded twice = bytes that crossed the link - non-file bytes the upstream sent (index
 pages, metadata, headers) - the size of the files in the result.
@@ -96,10 +103,10 @@ def clean_pip_env(cache: Path) -> dict[str, str]:
 
 
 class Upstream:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cut_after: int = 300_000) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "support" / "upstream.py"), str(directory)],
-            stdout=subprocess.PIPE, text=True)
+            [sys.executable, str(REPO / "tests" / "support" / "upstream.py"), str(directory),
+             "--cut-after", str(cut_after)], stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline().split()[1])
 
@@ -185,6 +192,12 @@ def engine_args(dest: Path, index: str, targets: list[Target], projects: list[st
     return [*args, *projects]
 
 
+def _failures(stdout: str) -> list[str]:
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return [f["reason"] for f in json.loads(stdout)["failures"]]
+    return []
+
+
 def _summarize_json(stdout: str) -> dict[str, object]:
     with contextlib.suppress(ValueError, IndexError):
         data = json.loads(stdout)
@@ -194,8 +207,12 @@ def _summarize_json(stdout: str) -> dict[str, object]:
 
 
 def run_engine(name: str, args: list[str], dest: Path, link: WeakLink, upstream: Upstream,
-               timeout: float, kill_at_bytes: int | None = None, max_runs: int = 6) -> RunResult:
-    """Runs the engine until it exits 0; optionally SIGKILLs the first run at kill_at_bytes."""
+               timeout: float, kill_at_bytes: int | None = None, max_runs: int = 6,
+               once: bool = False) -> RunResult:
+    """Runs the engine until it exits 0; optionally SIGKILLs the first run at kill_at_bytes.
+
+    ``once``: one run, which succeeds when it ends by itself (0: complete, 1: a failures list).
+    """
     result = RunResult(name)
     runs, kills, codes = 0, 0, []
     deadline = time.monotonic() + timeout
@@ -232,9 +249,11 @@ def run_engine(name: str, args: list[str], dest: Path, link: WeakLink, upstream:
             codes.append(proc.returncode)
             if killed:
                 continue
-            if proc.returncode == 0:
+            if proc.returncode == 0 or (once and proc.returncode == 1):
                 result.ok = True
                 result.extra.update(_summarize_json("".join(out)))
+                if once:
+                    result.extra["failures"] = _failures("".join(out))
                 break
             if result.note:
                 break
@@ -315,7 +334,8 @@ def report(results: list[RunResult], rate: float, opts: argparse.Namespace,
               f"{'yes' if r.ok else 'NO'}{'  ' + r.note if r.note else ''}")
     for r in results:
         if r.extra:
-            print(f"  {r.name}: " + ", ".join(f"{k}={v}" for k, v in r.extra.items()))
+            print(f"  {r.name}: " + ", ".join(f"{k}={v}" for k, v in r.extra.items()
+                                              if k != "failures"))
     by = {r.name: r for r in results}
     pip, eng, kill = by.get("pip download loop"), by.get("engine"), by.get("engine, killed halfway")
     print("\nAgainst the goals of issue 3:")
@@ -338,6 +358,19 @@ def report(results: list[RunResult], rate: float, opts: argparse.Namespace,
             print(f"  killed+restarted / clean run    = {kill.wall / eng.wall:.2f}x wall time")
     for name, ok, detail in checks:
         print(f"  {name:<32}= {'OK' if ok else 'FAILED'}{'  ' + detail if detail else ''}")
+    hostile = [r for r in results if r.name.startswith(("cut,", "ignores Range"))]
+    if hostile and eng and eng.payload_bytes:
+        print(f"\nAgainst the goal of issue 10 (the clean run's mirror: {eng.files} files, "
+              f"{fmt_mb(eng.payload_bytes)} MB):")
+    for r in hostile:
+        failures = r.extra.get("failures", [])
+        print(f"  {r.name:<38} wall {r.wall:6.1f}s, fetched/mirrored "
+              f"{r.link_bytes / max(1, r.payload_bytes):.2f}x "
+              f"({fmt_mb(r.link_bytes)} MB for {fmt_mb(r.payload_bytes)} MB), "
+              f"{r.files} files arrived, {len(failures)} failed; "
+              f"{'ended by itself' if r.ok else 'DID NOT END: ' + r.note}")
+        for reason in failures[:3]:
+            print(f"      {reason[:150]}")
 
 
 def main() -> int:
@@ -356,6 +389,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per run (default: 6x the physical limit + 120)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--cut-mb", type=float, default=2.0,
+                        help="where the runs of issue 10 cut every file transfer (2 MB)")
+    parser.add_argument("--skip-hostile", action="store_true",
+                        help="skip the runs of issue 10 (cutting proxy, ignored Range)")
     opts = parser.parse_args()
     if opts.drop_mb is None:
         opts.drop_mb = 10 if opts.quick else 30
@@ -376,10 +413,11 @@ def main() -> int:
     with work_ctx as work_dir:
         work = Path(work_dir)
         work.mkdir(parents=True, exist_ok=True)
-        upstream = Upstream(source)
+        upstream = Upstream(source, cut_after=int(opts.cut_mb * 1e6))
         link = WeakLink(("127.0.0.1", upstream.port), opts.rtt_ms, opts.mbit,
                         opts.drop_mb or None, opts.seed)
-        index = f"http://127.0.0.1:{link.start()}/simple/"
+        base = f"http://127.0.0.1:{link.start()}"
+        index = f"{base}/simple/"
         results: list[RunResult] = []
         checks: list[tuple[str, bool, str]] = []
         info: list[str] = []
@@ -431,6 +469,16 @@ def main() -> int:
                                    f"missing {len(missing)}: {missing[:3]}" if missing else
                                    f"{len(pip_names)} files, engine has "
                                    f"{len(names_clean - pip_names)} more"))
+                if not opts.skip_hostile:
+                    for name, route in (("cut, no validators", "no-validators,cut"),
+                                        ("ignores Range, cuts", "ignore-range,cut")):
+                        log(f"({'d' if 'no' in route else 'e'}) the engine from empty, every "
+                            f"file transfer cut after {opts.cut_mb:g} MB, {name}")
+                        dest = work / route.replace(",", "-")
+                        results.append(run_engine(
+                            name, engine_args(dest, f"{base}/~{route}/simple/", targets,
+                                              projects, opts.concurrency),
+                            dest, link, upstream, timeout, once=True))
                 if not opts.no_closure_check and clean.ok:
                     log("closure check: pip download of every target from the mirror alone")
                     problems = closure_check(work / "engine", targets, projects, work)

@@ -589,8 +589,11 @@ def main() -> int:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cut-after", type=int, default=300_000, metavar="BYTES",
+                        help="where the /~cut/ route cuts every file body (%(default)s)")
     opts = parser.parse_args()
-    upstream = Upstream(opts.directory, host=opts.host, port=opts.port).start()
+    upstream = Upstream(opts.directory, host=opts.host, port=opts.port,
+                        cut_after=opts.cut_after).start()
     print(f"port {upstream._server.server_address[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
