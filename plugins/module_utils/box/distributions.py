@@ -21,6 +21,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from ..mirror.layout import Layout
+
 
 class Distribution(NamedTuple):
     project: str
@@ -104,7 +106,7 @@ def mirror_inventory(mirror_dir: Path) -> dict:
     ``mirror_size``.
     """
     tallies: dict[str, _Tally] = {}
-    files_dir = mirror_dir / "files"
+    files_dir = Layout(mirror_dir).files
     try:
         entries = [e for e in os.scandir(files_dir) if not e.name.startswith(".")]
     except OSError:
