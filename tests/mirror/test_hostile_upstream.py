@@ -395,3 +395,32 @@ def _bad_dest_message(via: str, dest: Path, up: Upstream) -> str:
                                          _module_args(dest, up.index_url, ["idna"], {}))
     assert code != 0 and result["changed"] is False
     return result["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root")
+def test_a_full_disk_fails_the_file_and_keeps_what_was_published(tmp_path, servers):
+    """An endless body of unannounced size on a 2 MB file system with no reserve kept: the
+    disk fills, that file fails with the reason, the mirror published before stays whole."""
+    import subprocess
+
+    up, _ = servers
+    disk = tmp_path / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        dest = disk / "mirror"
+        code, result, stderr, _ = measured_cli(_args(dest, up.index_url, ["idna"],
+                                                     {"min_free_space": 0}))
+        assert code == 0, stderr
+        before = tree(dest)
+        code, result, stderr, _ = measured_cli(_args(
+            dest, up.url_for("no-size", "endless-files"), ["pygments"],
+            {"min_free_space": 0, "max_file_size": 50_000_000}))
+        after = tree(dest)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert "Traceback" not in stderr
+    assert code == 1, stderr
+    (failure,) = result["failures"]
+    assert failure["file"] == PYGMENTS and "No space left on device" in failure["reason"]
+    assert after == before

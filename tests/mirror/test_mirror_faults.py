@@ -66,7 +66,10 @@ def test_persistently_wrong_file_is_never_served_and_fails_the_run(upstream, mir
     assert result["missing"]["count"] == 1
     dest = tmp_path / "mirror"
     assert not (dest / "files/idna" / IDNA).exists()
-    assert IDNA not in (dest / "simple/idna/index.html").read_text()
+    # No page at all for a project none of whose files arrived: a 404, as for any project
+    # the mirror does not have, and it is not on the root page either.
+    assert not (dest / "simple/idna").exists()
+    assert "idna" not in (dest / "simple/index.html").read_text()
     assert "click-8.3.1" in (dest / "simple/click/index.html").read_text()  # the rest is served
     assert len(upstream.requests_for(IDNA)) == 3
 

@@ -20,6 +20,7 @@ and the published file stays.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -123,6 +124,9 @@ class Downloader:
             except DownloadError as exc:
                 return FileOutcome(file, "failed", tally.received, str(exc))
             except OSError as exc:  # the disk, not the upstream: no use retrying
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    # A partial on a full disk would only keep the index from being written.
+                    self._discard(*self.layout.partial_paths(file.project, file.filename))
                 where = exc.filename or self.layout.root
                 return FileOutcome(file, "failed", tally.received,
                                    f"{file.filename}: cannot write {where}: {exc.strerror}")

@@ -30,7 +30,7 @@ from . import index as static_index
 from . import options as option_table
 from .closure import Selection, compute_closure
 from .download import Downloader, FileOutcome
-from .errors import DownloadError, MetadataError, MirrorInputError, NoRoom
+from .errors import DownloadError, MetadataError, MirrorError, MirrorInputError, NoRoom
 from .fsutil import free_bytes, run_lock, write_if_changed
 from .layout import Layout
 from .metadata import METADATA_LIMIT, build_requires, requires_dist, sdist_members, wheel_metadata
@@ -355,7 +355,13 @@ class _Run:
         self._tidy_partials()
         self.reporter.phase("indexing")
         changed = any(o.status == "downloaded" for o in results)
-        changed |= self._write_index(selection)
+        try:
+            changed |= self._write_index(selection)
+        except OSError as exc:  # each page is replaced atomically: the old ones still stand
+            raise MirrorError(f"writing the index in {self.layout.root} failed at "
+                              f"{exc.filename or self.layout.root}: {exc.strerror}; the pages "
+                              "served before are unchanged, run again once this is fixed"
+                              ) from None
         return self._summary(selection, wanted, present, results,
                              failures=self._failures(selection, results), changed=changed)
 

@@ -157,9 +157,16 @@ def write_page(path: Path, data: bytes, gzip_sibling: bool = False) -> bool:
 
 
 def write_project(layout: Layout, project: str, records: dict[str, Record]) -> bool:
-    """Write both pages of one mirrored project; True when either changed."""
+    """Write both pages of one mirrored project; True when either changed.
+
+    A project none of whose files is on disk gets no pages (clients get a 404, as for any
+    project the mirror does not have), unless it had pages before: those then list nothing.
+    """
     present = present_records(layout, project, records)
-    return write_project_pages(layout.project_pages(project), project, present)
+    folder = layout.project_pages(project)
+    if not present and not folder.exists():
+        return False
+    return write_project_pages(folder, project, present)
 
 
 def write_project_pages(folder: Path, project: str, records: list[Record],

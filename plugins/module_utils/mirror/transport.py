@@ -330,9 +330,11 @@ class Transport:
               what: str) -> requests.Response:
         _WATCHDOG.local.watch = watch
         try:
-            return self.session.request(method, url, headers=headers, stream=True,
-                                        allow_redirects=False,
-                                        timeout=(self.timeout, self.timeout))
+            response = self.session.request(method, url, headers=headers, stream=True,
+                                            allow_redirects=False,
+                                            timeout=(self.timeout, self.timeout))
+            watch.touch()  # the headers are a sign of life: the body gets its own idle time
+            return response
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise Transient(f"{what}: {watch.expired or _short(exc)}") from None
         except (requests.RequestException, ValueError) as exc:
