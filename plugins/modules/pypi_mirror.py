@@ -50,8 +50,20 @@ options:
     default: []
   requirements_files:
     description:
-      - Paths (on the target) of pip-style requirements files; comments and nested C(-r) work,
-        other pip options are refused.
+      - Paths (on the target) of pip requirements files, read as pip reads them. Requirement
+        lines and their environment markers (evaluated per target), nested C(-r) files and
+        C(-c)/C(--constraint) files (they restrict every requirement, dependencies included,
+        on every target) are used.
+      - C(--hash) options are kept - a mirrored file must match one of the hashes given for its
+        requirement, and a release with no such file is a failure naming the file. As in pip's
+        hash-checking mode (hashes on any line, or C(--require-hashes)), every requirement then
+        needs hashes and an C(==) pin, and those pins restrict the dependencies too.
+      - C(--index-url) and C(--extra-index-url) lines must name an index the mirror reads
+        (O(index_url), O(extra_index_urls)); C(--pre) considers pre-releases.
+      - Refused, with the reason - C(-e), URL and path requirements (a mirror serves projects by
+        name from an index), C(--no-index), C(--find-links), C(${VARIABLES}). Options that only
+        change how clients install (C(--trusted-host), C(--only-binary), ...) are listed in
+        RV(warnings_unsatisfied).
     type: list
     elements: path
     default: []
@@ -245,7 +257,10 @@ failures:
   type: list
   elements: dict
 warnings_unsatisfied:
-  description: Requirements no release satisfies on some target (not fatal).
+  description:
+    - Not fatal - requirements no release satisfies on some target, files a target gets
+      instead of one whose hash a requirement does not give, and requirements-file options
+      only the clients act on.
   returned: always
   type: list
   elements: str

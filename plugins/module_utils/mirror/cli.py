@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-url", default=default("index_url"))
     parser.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
     parser.add_argument("-r", "--requirement", action="append", default=[], dest="files",
-                        metavar="FILE", help="requirements file (repeatable)")
+                        metavar="FILE", help="pip requirements file: -c constraints, --hash "
+                        "and markers are used (repeatable)")
     parser.add_argument("--python-version", action="append", dest="python_versions",
                         metavar="X.Y", help="target Python version (repeatable)")
     parser.add_argument("--platform", action="append", dest="platforms", metavar="NAME",
