@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import Requirement
 
 from . import index as static_index
+from . import lockfiles
 from . import options as option_table
 from .closure import Selection, compute_closure
 from .constraints import Constraints
@@ -34,6 +35,8 @@ from .download import Downloader, FileOutcome
 from .errors import DownloadError, MetadataError, MirrorInputError, NoRoom
 from .fsutil import free_bytes, run_lock, write_if_changed
 from .layout import Layout
+from .lockmodel import Lock
+from .lockselect import select_locked
 from .metadata import METADATA_LIMIT, build_requires, requires_dist, sdist_members, wheel_metadata
 from .reqfile import parse_requirement, read_requirements_files
 from .selection import Policy, parse_package_types, parse_releases
@@ -80,6 +83,8 @@ class Plan:
     layout: Layout
     requirements: list[Requirement]  # the roots of the closure
     constraints: Constraints  # -c lines and hashed requirements, on every edge
+    locks: list[Lock]
+    probe_project: str  # a project the indexes are asked for before anything is written
     notes: list[str]  # requirements-file options only the clients act on
     targets: list[Target]
     policy: Policy
@@ -141,8 +146,12 @@ def validate(options: Options) -> Plan:
     files = read_requirements_files(options.requirements_files)
     requirements = [parse_requirement(text, "packages") for text in options.packages]
     requirements += [line.requirement for line in files.requirements]
-    if not requirements:
-        raise MirrorInputError("nothing to mirror: give packages and/or requirements_files")
+    locks = [lockfiles.load(path) for path in options.lock_files]
+    probe = next(iter([r.name for r in requirements] + [
+        p.name for lock in locks for p in lock.packages if not p.unservable]), None)
+    if probe is None:
+        raise MirrorInputError("nothing to mirror: give packages, requirements_files and/or "
+                               "lock_files (that name a package from an index)")
     targets = build_targets(options.python_versions, options.platforms)
     index_urls = [options.index_url, *options.extra_index_urls]
     _check_index_lines(files.index_urls, index_urls)
@@ -167,6 +176,8 @@ def validate(options: Options) -> Plan:
         requirements=requirements,
         constraints=Constraints(files.constraints + [
             line for line in files.requirements if line.hashes]),
+        locks=locks,
+        probe_project=probe,
         notes=files.notes,
         targets=targets,
         policy=policy,
@@ -230,6 +241,7 @@ class _Run:
                                      plan.min_free_space, published=self._published_sha256,
                                      progress=reporter.advance)
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
+        self.uncovered: list[dict] = []  # targets a lock cannot install on
         self._records: dict[str, dict] = {}
         self._lock = threading.Lock()
 
@@ -298,12 +310,16 @@ class _Run:
     # -- the run -----------------------------------------------------------------------------
     def select(self) -> Selection:
         self.reporter.phase("resolving")
-        return compute_closure(
+        selection = compute_closure(
             self.plan.requirements, self.plan.targets, self.plan.policy,
             self.client.project_files, self.dependencies_of,
             follow_dependencies=self.plan.dependencies, concurrency=self.plan.concurrency,
             constraints=self.plan.constraints,
         )
+        self.uncovered = select_locked(self.plan.locks, self.plan.targets, self.plan.policy,
+                                       self.client.project_files, selection,
+                                       self.plan.concurrency)
+        return selection
 
     def sizes_to_fetch(self, missing: list[DistFile]) -> dict[str, int | None]:
         """Bytes each missing file still needs (the announced size less what a partial
@@ -521,6 +537,7 @@ class _Run:
             "missing": {"count": len(failures), "bytes": sum(o.file.size or 0 for o in failed)},
             "failures": failures,
             "warnings": [*self.plan.notes, *selection.unsatisfied],
+            "uncovered": self.uncovered,
             "rejected": [{"project": r.project, "file": r.filename, "reason": r.reason}
                          for r in self.client.rejected],
             "mirror_size": _size_of_tree(self.layout.files) if root.is_dir() else 0,
@@ -555,7 +572,7 @@ def run(options: Options, check_mode: bool = False, reporter: Reporter | None = 
     try:
         # An index that cannot be reached, or answers like a captive portal, is reported
         # before dest is even created.
-        job.client.check_indexes(plan.requirements[0].name)
+        job.client.check_indexes(plan.probe_project)
         if check_mode:
             return job.execute()
         with contextlib.ExitStack() as held:
