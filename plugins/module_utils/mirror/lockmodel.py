@@ -9,8 +9,10 @@ packages from a VCS or a plain URL are named, so the run can say it cannot serve
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -89,31 +91,26 @@ def holds(marker: Marker | None, target: Target, extras: frozenset[str] = frozen
         return marker.evaluate(environment)
 
 
-def marker(value: object, where: str) -> Marker | None:
+def _parsed(value: object, where: str, parse: Callable, error: type, what: str):
+    """``parse(value)``, None for a missing value; MirrorInputError for a bad one."""
     if value is None:
         return None
     try:
-        return Marker(text(value, where))
-    except InvalidMarker as exc:
-        raise MirrorInputError(f"{where}: invalid marker {value!r}: {exc}") from None
+        return parse(text(value, where))
+    except error as exc:
+        raise MirrorInputError(f"{where}: invalid {what} {value!r}: {exc}") from None
+
+
+def marker(value: object, where: str) -> Marker | None:
+    return _parsed(value, where, Marker, InvalidMarker, "marker")
 
 
 def specifier(value: object, where: str) -> SpecifierSet | None:
-    if value is None:
-        return None
-    try:
-        return SpecifierSet(text(value, where))
-    except InvalidSpecifier:
-        raise MirrorInputError(f"{where}: invalid version specifier {value!r}") from None
+    return _parsed(value, where, SpecifierSet, InvalidSpecifier, "version specifier")
 
 
 def version(value: object, where: str) -> Version | None:
-    if value is None:
-        return None
-    try:
-        return Version(text(value, where))
-    except InvalidVersion:
-        raise MirrorInputError(f"{where}: invalid version {value!r}") from None
+    return _parsed(value, where, Version, InvalidVersion, "version")
 
 
 def name(value: object, where: str) -> str:
@@ -140,6 +137,17 @@ def text(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise MirrorInputError(f"{where} must be a string, not {value!r}")
     return value
+
+
+def file_name(item: dict, key: str, where: str) -> str:
+    """A file's name: ``item[key]``, else the last part of its URL or path."""
+    name = item.get(key)
+    if name is None:
+        location = item.get("url") or item.get("path")
+        if not isinstance(location, str) or not location:
+            raise MirrorInputError(f"{where}: a file with neither {key}, url nor path")
+        name = unquote(posixpath.basename(urlsplit(location).path))
+    return text(name, where)
 
 
 def locked_file(filename: str, sha256: str | None, url: str | None, package: str,

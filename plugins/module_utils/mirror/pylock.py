@@ -8,9 +8,7 @@ every dependency group the lock offers, so the mirror serves whichever an attend
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
@@ -33,22 +31,9 @@ class _Entry:
     package: lm.LockedPackage | None  # None: from the attendee's checkout
 
 
-def _filename(item: dict, where: str) -> str:
-    """A file's name: its ``name`` key, else the last part of its URL or path (PEP 751)."""
-    name = item.get("name")
-    if name is None:
-        location = item.get("url") or item.get("path")
-        if not isinstance(location, str) or not location:
-            raise MirrorInputError(f"{where}: a file with neither name, url nor path")
-        name = unquote(posixpath.basename(urlsplit(location).path))
-    if not isinstance(name, str):
-        raise MirrorInputError(f"{where}: file name {name!r} is not a string")
-    return name
-
-
 def _file(item: object, package: str, version: Version | None, where: str) -> lm.LockedFile:
     item = lm.table(item, where)
-    filename = _filename(item, where)
+    filename = lm.file_name(item, "name", where)  # PEP 751: else from its URL or path
     hashes = lm.table(item.get("hashes"), f"{where}: hashes of {filename}")
     sha256 = hashes.get("sha256")
     url = item.get("url")

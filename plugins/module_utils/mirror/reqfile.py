@@ -65,6 +65,20 @@ class RequirementsInput:
     notes: list[str] = field(default_factory=list)  # options only the client acts on
 
 
+# Options of an option line a mirror cannot act on, and why.
+REFUSED = {
+    "hashes": "--hash without a requirement (pip ignores it); put it on the requirement's line",
+    "editables": "-e {value}: an editable install is the attendee's own checkout, built from "
+                 "their disk, which a mirror cannot serve; leave it out of the file given to the "
+                 "mirror (uv export --no-emit-project leaves out the project itself)",
+    "no_index": "--no-index: the mirror reads an index; a file that turns the index off cannot "
+                "say what to mirror",
+    "find_links": "--find-links {value}: a mirror reads simple indexes, not pages or directories "
+                  "of links; put those files on an index (extra_index_urls) or upload them to "
+                  "the box with twine",
+}
+
+
 class _Refused(Exception):
     pass
 
@@ -240,7 +254,7 @@ class _Reader:
         if text:
             self._requirement(origin, text, option_text, options, given, constraint)
         else:
-            self._options(path, origin, options, given, constraint)
+            self._options(path, origin, options, constraint)
 
     def _requirement(self, origin: str, text: str, option_text: str, options, given: set[str],
                      constraint: bool) -> None:
@@ -261,25 +275,13 @@ class _Reader:
         entry = Line(requirement, origin, hashes)
         (self.result.constraints if constraint else self.result.requirements).append(entry)
 
-    def _options(self, path: Path, origin: str, options, given: set[str],
-                 constraint: bool) -> None:
+    def _options(self, path: Path, origin: str, options, constraint: bool) -> None:
         result = self.result
-        if options.hashes:
-            raise MirrorInputError(f"{origin}: --hash without a requirement (pip ignores it); "
-                                   "put it on the requirement's line")
-        for editable in options.editables:
-            raise MirrorInputError(
-                f"{origin}: -e {editable}: an editable install is the attendee's own checkout, "
-                "built from their disk, which a mirror cannot serve; leave it out of the file "
-                "given to the mirror (uv export --no-emit-project leaves out the project itself)")
-        if options.no_index:
-            raise MirrorInputError(f"{origin}: --no-index: the mirror reads an index; a file "
-                                   "that turns the index off cannot say what to mirror")
-        for location in options.find_links:
-            raise MirrorInputError(
-                f"{origin}: --find-links {location}: a mirror reads simple indexes, not pages or "
-                "directories of links; put those files on an index (extra_index_urls) or "
-                "upload them to the box with twine")
+        for dest, why in REFUSED.items():
+            value = getattr(options, dest)
+            if value:
+                first = value[0] if isinstance(value, list) else value
+                raise MirrorInputError(f"{origin}: {why.format(value=first)}")
         for nested in options.requirements:  # requirements, even from a constraints file (pip)
             self.read(self._nested(path, origin, nested), False, origin)
         for nested in options.constraints:

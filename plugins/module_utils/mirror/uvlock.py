@@ -10,9 +10,7 @@ from an index, ``git``/``url`` ones from places a mirror cannot serve, and ``vir
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
 from packaging.version import Version
@@ -47,19 +45,9 @@ class _Node:
     groups: dict[str, list[_Edge]] = field(default_factory=dict)  # dev group -> edges
 
 
-def _filename(item: dict, where: str) -> str:
-    name = item.get("filename")
-    if name is None:
-        location = item.get("url") or item.get("path")
-        if not isinstance(location, str) or not location:
-            raise MirrorInputError(f"{where}: a file with neither url nor path")
-        name = unquote(posixpath.basename(urlsplit(location).path))
-    return lm.text(name, where)
-
-
 def _file(item: object, node: _Node, where: str) -> lm.LockedFile:
     item = lm.table(item, where)
-    filename = _filename(item, where)
+    filename = lm.file_name(item, "filename", where)
     algorithm, _, digest = str(item.get("hash") or "").partition(":")
     url = item.get("url")
     return lm.locked_file(filename, digest.lower() if algorithm == "sha256" else None,
