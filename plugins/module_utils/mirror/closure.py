@@ -2,8 +2,9 @@
 
 Each requirement edge is evaluated per target (markers with that target's environment, extras
 as requested) and selects releases on its own, within the constraints of requirements files
-(``constraints``: -c lines and hashed pins hold on every edge, dependencies included). The union over edges is a superset of what any
-resolver on that target can pick, so an offline install never meets a missing dependency.
+(``constraints``: -c lines and hashed pins hold on every edge, dependencies included). The
+union over edges is a superset of what any resolver on that target can pick, so an offline
+install never meets a missing dependency.
 Work proceeds in waves so that project pages and metadata of one wave are fetched in parallel.
 """
 
