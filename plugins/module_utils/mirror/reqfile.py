@@ -23,6 +23,7 @@ where pip splits them (the first word starting with ``-``), so markers are never
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class RequirementsInput:
     prereleases: bool = False
     require_hashes: str | None = None  # where hash-checking mode was switched on
     notes: list[str] = field(default_factory=list)  # options only the client acts on
+    files: list[Path] = field(default_factory=list)  # every file read, nested ones as named
 
 
 # Options of an option line a mirror cannot act on, and why.
@@ -236,6 +238,7 @@ class _Reader:
             reason = getattr(exc, "strerror", None) or exc
             raise MirrorInputError(f"{where}requirements file {path}: {reason}") from None
         self._chain.append(path.resolve())
+        self.result.files.append(path)
         for number, line in logical_lines(text):
             self._line(path, f"{path}:{number}", line, constraint)
         self._chain.pop()
@@ -346,6 +349,25 @@ def _check_hash_mode(result: RequirementsInput) -> None:
             raise MirrorInputError(
                 f"{line.origin}: {line.requirement} has hashes but no ==pin; pip's "
                 "hash-checking mode installs only pinned requirements")
+
+
+def files_to_copy(path: Path | str) -> list[tuple[Path, str]]:
+    """(file, its path relative to ``path``'s folder) of ``path`` and every file it names with
+    -r or -c, for a copy elsewhere in which those names still resolve. Refuses a file outside
+    that folder, which a copy cannot keep at the same relative place. Raises MirrorInputError
+    like read_requirements_files, which it runs: a bad file fails before it is copied."""
+    top = Path(path)
+    found = []
+    for file in read_requirements_files([top]).files:
+        relative = Path(os.path.normpath(os.path.relpath(file, top.parent)))
+        if relative.parts[:1] == ("..",):
+            raise MirrorInputError(
+                f"{os.path.normpath(file)}, named in {top}, is not in {top.parent}: put it "
+                f"beside {top.name} (or below it) and name it by a relative path, so that a "
+                "copy keeps them together")
+        if (file, relative.as_posix()) not in found:
+            found.append((file, relative.as_posix()))
+    return found
 
 
 def read_requirements_files(paths: Iterable[Path | str]) -> RequirementsInput:
