@@ -50,8 +50,36 @@ options:
     default: []
   requirements_files:
     description:
-      - Paths (on the target) of pip-style requirements files; comments and nested C(-r) work,
-        other pip options are refused.
+      - Paths (on the target) of pip requirements files, read as pip reads them. Requirement
+        lines and their environment markers (evaluated per target), nested C(-r) files and
+        C(-c)/C(--constraint) files (they restrict every requirement, dependencies included,
+        on every target) are used.
+      - C(--hash) options are kept - a mirrored file must match one of the hashes given for its
+        requirement, and a release with no such file is a failure naming the file. As in pip's
+        hash-checking mode (hashes on any line, or C(--require-hashes)), every requirement then
+        needs hashes and an C(==) pin, and those pins restrict the dependencies too.
+      - C(--index-url) and C(--extra-index-url) lines must name an index the mirror reads
+        (O(index_url), O(extra_index_urls)); C(--pre) considers pre-releases.
+      - Refused, with the reason - C(-e), URL and path requirements (a mirror serves projects by
+        name from an index), C(--no-index), C(--find-links), C(${VARIABLES}). Options that only
+        change how clients install (C(--trusted-host), C(--only-binary), ...) are listed in
+        RV(warnings_unsatisfied).
+    type: list
+    elements: path
+    default: []
+  lock_files:
+    description:
+      - Paths (on the target) of lock files - C(pylock.toml) (PEP 751) or C(uv.lock), told apart
+        by their content. The mirror holds exactly the files each lock names for the targets,
+        with no resolution of its own - the lock's markers (pylock) or its graph (uv.lock, from
+        the project with all its extras and dependency groups) decide per target, and of each
+        package the target takes the wheels whose tags it accepts, else the sdist.
+      - Files are looked up by name on the pages of O(index_url) and O(extra_index_urls) (the
+        lock's own URLs point at the index it was made against); the index's sha256 must equal
+        the lock's. A file missing upstream or with another hash is a failure naming it.
+        Packages from the attendee's checkout (the project, path dependencies) are skipped; from
+        a VCS or a plain URL they are failures. Targets the lock cannot install on are listed in
+        RV(uncovered). O(releases), O(dependencies) and O(prereleases) do not apply to locks.
     type: list
     elements: path
     default: []
@@ -186,6 +214,12 @@ EXAMPLES = r"""
     allowed_hosts: [archive1.piwheels.org]
     platforms: [windows-x86_64, macos-arm64, manylinux-x86_64, linux-aarch64]
 
+- name: Mirror exactly what the course's lock names, for the laptops in the room
+  pypi_in_a_box.pi.pypi_mirror:
+    dest: /srv/pypi/mirror
+    lock_files: [/etc/pypi-mirror/uv.lock]
+    python_versions: ["3.12"]
+
 - name: Will it fit on the SD card?
   pypi_in_a_box.pi.pypi_mirror:
     dest: /srv/pypi/mirror
@@ -245,7 +279,10 @@ failures:
   type: list
   elements: dict
 warnings_unsatisfied:
-  description: Requirements no release satisfies on some target (not fatal).
+  description:
+    - Not fatal - requirements no release satisfies on some target, files a target gets
+      instead of one whose hash a requirement does not give, sdists a lock's target must
+      build, and requirements-file options only the clients act on.
   returned: always
   type: list
   elements: str
@@ -254,6 +291,16 @@ rejected:
   returned: always
   type: list
   elements: dict
+uncovered:
+  description:
+    - Targets a lock cannot install on, one entry per lock and target with C(lock), C(target)
+      and C(reason) (outside its requires-python or environments, or no file of a package it
+      takes installs there).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{lock: /srv/pypi/mirror/.state/locks/0-uv.lock, target: cp38-windows-x86_64,
+            reason: the lock requires Python >=3.9}]
 targets:
   description: Target labels, for example C(cp311-windows-x86_64).
   returned: always

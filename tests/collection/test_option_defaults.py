@@ -68,8 +68,8 @@ def test_engine_and_cli_start_from_the_table():
     for option in options.OPTIONS:
         if option.engine and not option.required:
             assert _same(getattr(run_options, option.name), option.default), option.name
-    for name in ("index_url", "releases", "max_file_size", "max_page_size", "min_free_space",
-                 "concurrency", "timeout", "retries"):
+    for name in ("index_url", "lock_files", "releases", "max_file_size", "max_page_size",
+                 "min_free_space", "concurrency", "timeout", "retries"):
         assert _same(getattr(parsed, name), options.default(name)), name
     assert not parsed.prune and not parsed.allow_partial and not parsed.no_dependencies
     assert options.default("prune") is False and options.default("dependencies") is True

@@ -13,7 +13,6 @@ from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.errors imp
 )
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.selection import (
     Policy,
-    read_requirements_file,
     select_releases,
 )
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror.upstream import (
@@ -119,20 +118,6 @@ def test_bad_input_is_refused_before_anything(tmp_path, field, value, message):
     with pytest.raises(MirrorInputError, match=message):
         engine.validate(run_options)
     assert not (tmp_path / "m").exists()
-
-
-def test_requirements_file_with_comments_continuations_and_nesting(tmp_path):
-    (tmp_path / "base.txt").write_text("idna>=3  # comment\n# whole line\n\nclick\\\n>=8\n")
-    (tmp_path / "top.txt").write_text("-r base.txt\njinja2[i18n]; python_version >= '3.8'\n")
-    reqs = read_requirements_file(tmp_path / "top.txt")
-    assert [(r.name, str(r.specifier), sorted(r.extras)) for r in reqs] == [
-        ("idna", ">=3", []), ("click", ">=8", []), ("jinja2", "", ["i18n"])]
-
-
-def test_requirements_file_refuses_index_options(tmp_path):
-    (tmp_path / "r.txt").write_text("--index-url https://example.org/simple\nclick\n")
-    with pytest.raises(MirrorInputError, match=r"r\.txt:1: option '--index-url'"):
-        read_requirements_file(tmp_path / "r.txt")
 
 
 def fake(filename: str, requires_python=None, yanked=None, size=100) -> DistFile:

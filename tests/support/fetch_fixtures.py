@@ -6,8 +6,9 @@ marker (click needs colorama only on Windows), a compiled project with per-platf
 its sdist (markupsafe), a dependency (jinja2 -> markupsafe) with an extra that must not be
 followed (jinja2[i18n] -> Babel, deliberately absent), an sdist-only project (docopt), two
 releases of a pure wheel (idna), setuptools (what building those sdists on a client needs,
-so the mirror must carry it) and one bigger file (pygments, ~1.2 MB) so that kill/resume tests
-can cut a file in the middle.
+so the mirror must carry it), one bigger file (pygments, ~1.2 MB) so that kill/resume tests
+can cut a file in the middle, and a dependency only macOS installs (appnope, as IPython has it)
+for the locks of a project with platform-specific dependencies.
 
 Run directly (``python tests/support/fetch_fixtures.py``) or let the test session call
 :func:`ensure_fixtures`; a stamp file makes later calls free.
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = ROOT / ".cache" / "mirror-fixtures"
 
 PURE_WHEELS = [
+    "appnope==0.1.4",
     "click==8.1.8",
     "click==8.3.1",
     "colorama==0.4.6",

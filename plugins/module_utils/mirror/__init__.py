@@ -7,11 +7,17 @@ One module per job, in the order a run uses them:
 - ``layout``     the mirror's directories and file names on disk, named once;
 - ``names``      checks on outside names and hashes (filenames that become paths, sha256);
 - ``targets``    target environments (Python version x platform): tags and marker environments;
-- ``selection``  requirements parsing and the allow-list filters that pick releases and files;
+- ``reqfile``    pip requirements files, read as pip reads them (markers, hashes, -r, -c, ...);
+- ``selection``  the allow-list filters that pick a project's releases and files per target;
+- ``constraints`` constraints and hashes from requirements files, applied on every edge;
 - ``transport``  the one HTTP layer: session, redirect checks, byte bounds, deadlines, retries;
 - ``upstream``   the index client (PEP 691 JSON, PEP 503 HTML fallback), untrusted input checks;
 - ``metadata``   core metadata parsing and extraction from wheels;
 - ``closure``    the dependency closure per target;
+- ``lockmodel``  what a lock file names, per target; ``pylock`` (PEP 751) and ``uvlock`` read
+  the two formats into it, ``lockfiles`` tells them apart;
+- ``lockselect`` the selection for lock files: exactly their files, checked against the index;
+- ``lockserve``  a lock rewritten to install from the box (served by the nginx_cache role);
 - ``download``   the resumable, verifying, parallel downloader;
 - ``index``      the static PEP 503/691/658 index writer and the mirror's own state records;
 - ``fsutil``     atomic writes, hard links into place, hashing and the run lock;

@@ -93,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-url", default=default("index_url"))
     parser.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
     parser.add_argument("-r", "--requirement", action="append", default=[], dest="files",
-                        metavar="FILE", help="requirements file (repeatable)")
+                        metavar="FILE", help="pip requirements file: -c constraints, --hash "
+                        "and markers are used (repeatable)")
+    parser.add_argument("--lock", action="append", default=[], dest="lock_files",
+                        metavar="FILE", help="pylock.toml or uv.lock: mirror exactly the files it "
+                        "names for the targets, checked against its hashes (repeatable)")
     parser.add_argument("--python-version", action="append", dest="python_versions",
                         metavar="X.Y", help="target Python version (repeatable)")
     parser.add_argument("--platform", action="append", dest="platforms", metavar="NAME",
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         dest=args.dest,
         packages=args.requirements,
         requirements_files=args.files,
+        lock_files=args.lock_files,
         index_url=args.index_url,
         extra_index_urls=args.extra_index_urls,
         python_versions=args.python_versions or options.default("python_versions"),
@@ -205,6 +210,8 @@ def _print_summary(result: dict) -> None:
         )
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=out)
+    for gap in result["uncovered"]:
+        print(f"not covered: {gap['target']} by {gap['lock']}: {gap['reason']}", file=out)
     for rejected in result["rejected"]:
         print(f"rejected: {rejected['project']}: {rejected['reason']}", file=out)
     for failure in result["failures"]:

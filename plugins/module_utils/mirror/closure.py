@@ -1,8 +1,10 @@
 """The dependency closure: from the requested projects to everything they need, per target.
 
 Each requirement edge is evaluated per target (markers with that target's environment, extras
-as requested) and selects releases on its own. The union over edges is a superset of what any
-resolver on that target can pick, so an offline install never meets a missing dependency.
+as requested) and selects releases on its own, within the constraints of requirements files
+(``constraints``: -c lines and hashed pins hold on every edge, dependencies included). The
+union over edges is a superset of what any resolver on that target can pick, so an offline
+install never meets a missing dependency.
 Work proceeds in waves so that project pages and metadata of one wave are fetched in parallel.
 """
 
@@ -18,8 +20,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .constraints import Constraints
 from .errors import MirrorError
-from .selection import Policy, select_releases
+from .selection import Policy
 from .targets import Target
 from .upstream import DistFile
 
@@ -50,9 +53,16 @@ class Selection:
     missing_projects: dict[str, str] = field(default_factory=dict)  # project -> who asked
     unsatisfied: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # project -> page/metadata error
+    problems: list[dict] = field(default_factory=list)  # {project, file, reason}: failures
 
     def add(self, file: DistFile) -> None:
         self.files.setdefault(file.project, {}).setdefault(file.filename, file)
+
+    def fail(self, project: str, file: str | None, reason: str) -> None:
+        _append_once(self.problems, {"project": project, "file": file, "reason": reason})
+
+    def warn(self, message: str) -> None:
+        _append_once(self.unsatisfied, message)
 
 
 def _marker_ok(marker: Marker | None, target: Target, extras: frozenset[str]) -> bool:
@@ -87,10 +97,13 @@ def compute_closure(
     dependencies: DependencySource,
     follow_dependencies: bool = True,
     concurrency: int = 8,
+    constraints: Constraints | None = None,
 ) -> Selection:
-    """Select files for ``roots`` and everything they need on each target."""
+    """Select files for ``roots`` and everything they need on each target, each edge within
+    ``constraints``."""
     from packaging.specifiers import SpecifierSet
 
+    constraints = constraints or Constraints()
     selection = Selection()
     pending: list[Need] = []
     for requirement in roots:
@@ -131,14 +144,18 @@ def compute_closure(
                         selection.missing_projects.setdefault(need.project, need.parent)
                     continue
                 target = targets[need.target]
-                chosen = select_releases(files, SpecifierSet(need.specifier), target, policy)
-                if not chosen:
-                    _append_once(selection.unsatisfied,
-                        f"{need.project}{need.specifier or ''} (needed by {need.parent}): no "
-                        f"release matches {target.label}",
-                    )
+                pick = constraints.pick(need.project, files, SpecifierSet(need.specifier),
+                                        target, policy, need.parent)
+                for failure in pick.failures:
+                    selection.fail(**failure)
+                for warning in pick.warnings:
+                    selection.warn(warning)
+                if not pick.releases:
+                    if not pick.failures:
+                        selection.warn(f"{need.project}{need.specifier or ''} (needed by "
+                                       f"{need.parent}): no release matches {target.label}")
                     continue
-                for version, release_files in chosen.items():
+                for version, release_files in pick.releases.items():
                     for file in release_files:
                         selection.add(file)
                     key = (need.project, version, need.target, need.extras)
@@ -174,6 +191,6 @@ def compute_closure(
     return selection
 
 
-def _append_once(items: list[str], item: str) -> None:
+def _append_once(items: list, item) -> None:
     if item not in items:
         items.append(item)

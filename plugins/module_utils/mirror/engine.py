@@ -27,20 +27,19 @@ from urllib.parse import urlsplit
 from packaging.requirements import Requirement
 
 from . import index as static_index
+from . import lockfiles
 from . import options as option_table
 from .closure import Selection, compute_closure
+from .constraints import Constraints
 from .download import Downloader, FileOutcome
 from .errors import DownloadError, MetadataError, MirrorError, MirrorInputError, NoRoom
 from .fsutil import free_bytes, run_lock, write_if_changed
 from .layout import Layout
+from .lockmodel import Lock
+from .lockselect import select_locked
 from .metadata import METADATA_LIMIT, build_requires, requires_dist, sdist_members, wheel_metadata
-from .selection import (
-    Policy,
-    parse_package_types,
-    parse_releases,
-    parse_requirement,
-    read_requirements_file,
-)
+from .reqfile import parse_requirement, read_requirements_files
+from .selection import Policy, parse_package_types, parse_releases
 from .targets import Target, build_targets
 from .transport import Transport, make_session
 from .upstream import DistFile, IndexClient, allowed_hosts
@@ -82,7 +81,11 @@ class Plan:
     """A run's validated input: everything ``_Run`` reads, and nothing else."""
 
     layout: Layout
-    requirements: list[Requirement]
+    requirements: list[Requirement]  # the roots of the closure
+    constraints: Constraints  # -c lines and hashed requirements, on every edge
+    locks: list[Lock]
+    probe_project: str  # a project the indexes are asked for before anything is written
+    notes: list[str]  # requirements-file options only the clients act on
     targets: list[Target]
     policy: Policy
     index_urls: list[str]
@@ -140,13 +143,18 @@ def validate(options: Options) -> Plan:
         raise MirrorInputError("dest is required: the directory the mirror lives in")
     dest = Path(options.dest).expanduser().resolve()
     check_dest(dest)
-    requirements = [parse_requirement(text) for text in options.packages]
-    for path in options.requirements_files:
-        requirements += read_requirements_file(Path(path))
-    if not requirements:
-        raise MirrorInputError("nothing to mirror: give packages and/or requirements_files")
+    files = read_requirements_files(options.requirements_files)
+    requirements = [parse_requirement(text, "packages") for text in options.packages]
+    requirements += [line.requirement for line in files.requirements]
+    locks = [lockfiles.load(path) for path in options.lock_files]
+    probe = next(iter([r.name for r in requirements] + [
+        p.name for lock in locks for p in lock.packages if not p.unservable]), None)
+    if probe is None:
+        raise MirrorInputError("nothing to mirror: give packages, requirements_files and/or "
+                               "lock_files (that name a package from an index)")
     targets = build_targets(options.python_versions, options.platforms)
     index_urls = [options.index_url, *options.extra_index_urls]
+    _check_index_lines(files.index_urls, index_urls)
     for url in index_urls:
         try:
             parts = urlsplit(url or "")
@@ -159,13 +167,18 @@ def validate(options: Options) -> Plan:
     policy = Policy(
         package_types=parse_package_types(options.package_types),
         releases=parse_releases(options.releases),
-        prereleases=bool(options.prereleases),
+        prereleases=bool(options.prereleases) or files.prereleases,
         max_file_size=_number(options, "max_file_size", int, 1, None, "a positive number of "
                               "bytes"),
     )
     return Plan(
         layout=Layout(dest),
         requirements=requirements,
+        constraints=Constraints(files.constraints + [
+            line for line in files.requirements if line.hashes]),
+        locks=locks,
+        probe_project=probe,
+        notes=files.notes,
         targets=targets,
         policy=policy,
         index_urls=index_urls,
@@ -179,6 +192,18 @@ def validate(options: Options) -> Plan:
                               "at least 1024 bytes"),
         min_free_space=_number(options, "min_free_space", int, 0, None, "0 or more bytes"),
     )
+
+
+def _check_index_lines(lines: list[tuple[str, str]], index_urls: list[str]) -> None:
+    """An index a requirements file names must be one the mirror reads (else its files would
+    come from elsewhere than the file means)."""
+    read = {url.rstrip("/") for url in index_urls}
+    for origin, url in lines:
+        if url.rstrip("/") not in read:
+            raise MirrorInputError(
+                f"{origin}: the file names the index {url}, which this mirror does not read "
+                f"(it reads {', '.join(index_urls)}); set index_url or extra_index_urls to it, "
+                "or drop the line")
 
 
 def _size_of_tree(root: Path) -> int:
@@ -216,6 +241,7 @@ class _Run:
                                      plan.min_free_space, published=self._published_sha256,
                                      progress=reporter.advance)
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
+        self.uncovered: list[dict] = []  # targets a lock cannot install on
         self._records: dict[str, dict] = {}
         self._lock = threading.Lock()
 
@@ -284,11 +310,16 @@ class _Run:
     # -- the run -----------------------------------------------------------------------------
     def select(self) -> Selection:
         self.reporter.phase("resolving")
-        return compute_closure(
+        selection = compute_closure(
             self.plan.requirements, self.plan.targets, self.plan.policy,
             self.client.project_files, self.dependencies_of,
             follow_dependencies=self.plan.dependencies, concurrency=self.plan.concurrency,
+            constraints=self.plan.constraints,
         )
+        self.uncovered = select_locked(self.plan.locks, self.plan.targets, self.plan.policy,
+                                       self.client.project_files, selection,
+                                       self.plan.concurrency)
+        return selection
 
     def sizes_to_fetch(self, missing: list[DistFile]) -> dict[str, int | None]:
         """Bytes each missing file still needs (the announced size less what a partial
@@ -465,8 +496,9 @@ class _Run:
         failures = []
         for project in sorted(selection.requested):
             if (selection.files.get(project) or project in selection.missing_projects
-                    or project in selection.errors):
-                continue
+                    or project in selection.errors
+                    or any(p["project"] == project for p in selection.problems)):
+                continue  # said already
             rejected = [r for r in self.client.rejected if r.project == project]
             why = [f"{_plural(len(rejected), 'file')} rejected ({rejected[0].reason})"
                    ] if rejected else []
@@ -484,6 +516,7 @@ class _Run:
         ]
         failures += [{"project": p, "file": None, "reason": reason}
                      for p, reason in sorted(selection.errors.items())]
+        failures += selection.problems
         failures += self._nothing_usable(selection)
         failures += [{"project": o.file.project, "file": o.file.filename, "reason": o.error}
                      for o in outcomes if o.status == "failed"]
@@ -509,7 +542,8 @@ class _Run:
             # Not "failed": Ansible reads that key as the task's own failure flag.
             "missing": {"count": len(failures), "bytes": sum(o.file.size or 0 for o in failed)},
             "failures": failures,
-            "warnings": list(selection.unsatisfied),
+            "warnings": [*self.plan.notes, *selection.unsatisfied],
+            "uncovered": self.uncovered,
             "rejected": [{"project": r.project, "file": r.filename, "reason": r.reason}
                          for r in self.client.rejected],
             "mirror_size": _size_of_tree(self.layout.files) if root.is_dir() else 0,
@@ -544,7 +578,7 @@ def run(options: Options, check_mode: bool = False, reporter: Reporter | None = 
     try:
         # An index that cannot be reached, or answers like a captive portal, is reported
         # before dest is even created.
-        job.client.check_indexes(plan.requirements[0].name)
+        job.client.check_indexes(plan.probe_project)
         if check_mode:
             return job.execute()
         with contextlib.ExitStack() as held:

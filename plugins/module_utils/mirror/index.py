@@ -70,8 +70,9 @@ def in_page_order(records: Iterable[Record]) -> list[Record]:
     return sorted(records, key=key)
 
 
-def _file_url(files_url: str | None, project: str, filename: str) -> str:
-    # From simple/<project>/ up to the mirror's root.
+def file_url(files_url: str | None, project: str, filename: str) -> str:
+    """A file's URL under ``files_url``; by default relative to its project's page, from
+    simple/<project>/ up to the mirror's files/<project>/."""
     base = f"../../{FILES}/{project}" if files_url is None else files_url
     return f"{base}/{quote(filename)}"
 
@@ -92,7 +93,7 @@ def render_project_html(project: str, records: Iterable[Record],
     ]
     for record in records:
         filename = str(record["filename"])
-        url = _file_url(files_url, project, filename)
+        url = file_url(files_url, project, filename)
         attrs = [f'href="{html.escape(url)}#sha256={record["sha256"]}"']
         if record.get("requires_python"):
             attrs.append(f'data-requires-python="{html.escape(str(record["requires_python"]))}"')
@@ -117,7 +118,7 @@ def render_project_json(project: str, records: Iterable[Record],
         filename = str(record["filename"])
         entry: dict[str, object] = {
             "filename": filename,
-            "url": _file_url(files_url, project, filename),
+            "url": file_url(files_url, project, filename),
             "hashes": {"sha256": record["sha256"]},
             "requires-python": record.get("requires_python") or None,
             "size": record["size"],

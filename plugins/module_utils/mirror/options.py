@@ -48,6 +48,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("dest", "path", required=True),
     Option("packages", "list", [], elements="str"),
     Option("requirements_files", "list", [], elements="path"),
+    Option("lock_files", "list", [], elements="path"),
     Option("index_url", "str", "https://pypi.org/simple/"),
     Option("extra_index_urls", "list", [], elements="str"),
     Option("allowed_hosts", "list", [], elements="str"),

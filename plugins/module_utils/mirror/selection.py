@@ -1,4 +1,4 @@
-"""What to mirror: requirements in, releases and files out.
+"""What to mirror of a project: its releases and files, per target.
 
 The filters are allow-lists, each a small named function with one job, applied per target:
 requires-python, wheel tags (against the tags ``packaging.tags`` computes for the target),
@@ -7,12 +7,9 @@ package type, size cap, yanked, prereleases, and the release policy (latest / la
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
@@ -56,68 +53,6 @@ def parse_package_types(values: Sequence[str]) -> frozenset:
             f"got {list(values)}"
         )
     return frozenset(values)
-
-
-def parse_requirement(text: str, origin: str = "packages") -> Requirement:
-    try:
-        requirement = Requirement(text)
-    except InvalidRequirement as exc:
-        raise MirrorInputError(f"{origin}: invalid requirement {text!r}: {exc}") from None
-    if requirement.url:
-        raise MirrorInputError(
-            f"{origin}: {text!r} is a direct URL reference; a mirror can only take named projects"
-        )
-    return requirement
-
-
-def read_requirements_file(path: Path, _seen: set[Path] | None = None) -> list[Requirement]:
-    """Requirements from a pip-style file: comments, continuations and nested ``-r``."""
-    seen = _seen if _seen is not None else set()
-    path = Path(path)
-    resolved = path.resolve()
-    if resolved in seen:
-        return []
-    seen.add(resolved)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MirrorInputError(f"requirements file {path}: {exc.strerror or exc}") from None
-    logical_lines: list[str] = []
-    buffer = ""
-    for raw in text.splitlines():
-        if raw.endswith("\\"):
-            buffer += raw[:-1]
-            continue
-        logical_lines.append(buffer + raw)
-        buffer = ""
-    if buffer:
-        logical_lines.append(buffer)
-    result = []
-    for number, line in enumerate(logical_lines, start=1):
-        # A comment starts at '#' preceded by whitespace or at line start (pip's rule).
-        if line.lstrip().startswith("#"):
-            continue
-        line = line.split(" #", 1)[0].split("\t#", 1)[0].strip()
-        if not line:
-            continue
-        origin = f"{path}:{number}"
-        if line.startswith("-"):
-            words = shlex.split(line)
-            option = words[0]
-            if option in ("-r", "--requirement", "-c", "--constraint") and len(words) == 2:
-                if option in ("-r", "--requirement"):
-                    result.extend(read_requirements_file(path.parent / words[1], seen))
-                continue
-            if option.startswith(("-r", "--requirement=")):
-                nested = option[2:] if option.startswith("-r") else option.split("=", 1)[1]
-                result.extend(read_requirements_file(path.parent / nested, seen))
-                continue
-            raise MirrorInputError(
-                f"{origin}: option {option!r} is not supported in a mirror requirements file; "
-                "use only requirement lines and -r"
-            )
-        result.append(parse_requirement(line, origin))
-    return result
 
 
 # -- per-file filters (each answers: may this file serve this target?) -------------------------
