@@ -96,7 +96,33 @@ class Plan:
     min_free_space: int
 
 
-def _number(options: Options, name: str, kind: type, low: float, high: float | None,
+@dataclass(frozen=True)
+class Limits:
+    """The numbers that bound a run (the tools' run has the same): checked once, here."""
+
+    concurrency: int
+    timeout: float
+    retries: int
+    max_page_size: int
+    max_file_size: int
+    min_free_space: int
+
+
+def check_limits(options) -> Limits:
+    """The bounds of ``options`` (any options object with these fields), or MirrorInputError."""
+    return Limits(
+        concurrency=_number(options, "concurrency", int, 1, 64, "between 1 and 64"),
+        timeout=_number(options, "timeout", float, 0.001, None, "a positive number of seconds"),
+        retries=_number(options, "retries", int, 0, None, "0 or more"),
+        max_page_size=_number(options, "max_page_size", int, 1024, None,
+                              "at least 1024 bytes"),
+        max_file_size=_number(options, "max_file_size", int, 1, None, "a positive number of "
+                              "bytes"),
+        min_free_space=_number(options, "min_free_space", int, 0, None, "0 or more bytes"),
+    )
+
+
+def _number(options, name: str, kind: type, low: float, high: float | None,
             meaning: str):
     value = getattr(options, name)
     try:
@@ -134,6 +160,24 @@ def check_dest(dest: Path) -> None:
         raise MirrorInputError(f"dest {dest}: {folder} is not writable by {user}")
 
 
+def check_http_url(url: object, what: str, example: str) -> str:
+    """``url`` if it is an http(s) URL with a host, else MirrorInputError naming ``what``."""
+    try:
+        parts = urlsplit(url or "")
+        host = parts.hostname
+    except (TypeError, ValueError):
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        raise MirrorInputError(f"{what} {url!r} must be an http(s) URL such as {example}")
+    return str(url)
+
+
+def check_index_urls(options) -> list[str]:
+    """index_url and extra_index_urls, checked (raises MirrorInputError)."""
+    return [check_http_url(url, "index URL", option_table.default("index_url"))
+            for url in [options.index_url, *options.extra_index_urls]]
+
+
 def validate(options: Options) -> Plan:
     """Check every option before anything is fetched or written (raises MirrorInputError)."""
     if not options.dest:
@@ -146,22 +190,13 @@ def validate(options: Options) -> Plan:
     if not requirements:
         raise MirrorInputError("nothing to mirror: give packages and/or requirements_files")
     targets = build_targets(options.python_versions, options.platforms)
-    index_urls = [options.index_url, *options.extra_index_urls]
-    for url in index_urls:
-        try:
-            parts = urlsplit(url or "")
-            host = parts.hostname
-        except ValueError:
-            host = None
-        if parts.scheme not in ("http", "https") or not host:
-            raise MirrorInputError(f"index URL {url!r} must be an http(s) URL such as "
-                                   f"{option_table.default('index_url')}")
+    index_urls = check_index_urls(options)
+    limits = check_limits(options)
     policy = Policy(
         package_types=parse_package_types(options.package_types),
         releases=parse_releases(options.releases),
         prereleases=bool(options.prereleases),
-        max_file_size=_number(options, "max_file_size", int, 1, None, "a positive number of "
-                              "bytes"),
+        max_file_size=limits.max_file_size,
     )
     return Plan(
         layout=Layout(dest),
@@ -172,12 +207,11 @@ def validate(options: Options) -> Plan:
         allowed_hosts=frozenset(allowed_hosts(index_urls, options.allowed_hosts)),
         dependencies=bool(options.dependencies),
         prune=bool(options.prune),
-        concurrency=_number(options, "concurrency", int, 1, 64, "between 1 and 64"),
-        timeout=_number(options, "timeout", float, 0.001, None, "a positive number of seconds"),
-        retries=_number(options, "retries", int, 0, None, "0 or more"),
-        max_page_size=_number(options, "max_page_size", int, 1024, None,
-                              "at least 1024 bytes"),
-        min_free_space=_number(options, "min_free_space", int, 0, None, "0 or more bytes"),
+        concurrency=limits.concurrency,
+        timeout=limits.timeout,
+        retries=limits.retries,
+        max_page_size=limits.max_page_size,
+        min_free_space=limits.min_free_space,
     )
 
 
@@ -188,6 +222,22 @@ def _size_of_tree(root: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.stat(os.path.join(folder, name)).st_size
     return total
+
+
+def require_room(root: Path, needed: int, reserve: int, fewer: str) -> int | None:
+    """The free bytes of root's disk; NoRoom unless ``needed`` more fit with ``reserve`` kept.
+
+    ``fewer`` says what to select less of, in the message.
+    """
+    free = free_bytes(root)
+    if free is not None and needed + reserve > free:
+        raise NoRoom(
+            f"the selection needs {_mb(needed)} more in {root}, whose disk has "
+            f"{_mb(free)} free, and min_free_space keeps {_mb(reserve)} of it free: "
+            f"{_mb(needed + reserve - free)} short. Free some space, {fewer}, "
+            "or lower min_free_space. Nothing was downloaded"
+        )
+    return free
 
 
 def _about(message: str, project: str) -> bool:
@@ -212,7 +262,8 @@ class _Run:
         self.session = make_session(plan.concurrency)
         self.transport = Transport(self.session, plan.allowed_hosts, plan.timeout, plan.retries)
         self.client = IndexClient(self.transport, plan.index_urls, plan.max_page_size)
-        self.downloader = Downloader(self.transport, plan.layout, plan.policy.max_file_size,
+        self.downloader = Downloader(self.transport, plan.layout.distributions,
+                                     plan.policy.max_file_size,
                                      plan.min_free_space, published=self._published_sha256,
                                      progress=reporter.advance)
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
@@ -295,31 +346,15 @@ class _Run:
         download already holds; a HEAD request where the index announces no size)."""
 
         def size(file: DistFile) -> tuple[str, int | None]:
-            total = file.size
-            if total is None:
-                total = self.transport.content_length(file.url, file.filename)
-            if total is None:
-                return file.filename, None
-            part, _ = self.layout.partial_paths(file.project, file.filename)
-            with contextlib.suppress(OSError):
-                total -= min(total, part.stat().st_size)
-            return file.filename, total
+            return file.filename, self.downloader.bytes_to_fetch(file)
 
         with ThreadPoolExecutor(max_workers=self.plan.concurrency) as pool:
             return dict(pool.map(size, missing))
 
     def check_room(self, needed: int) -> int | None:
         """Raise NoRoom unless ``needed`` more bytes fit in dest with the reserve kept."""
-        free = free_bytes(self.layout.root)
-        reserve = self.plan.min_free_space
-        if free is not None and needed + reserve > free:
-            raise NoRoom(
-                f"the selection needs {_mb(needed)} more in {self.layout.root}, whose disk has "
-                f"{_mb(free)} free, and min_free_space keeps {_mb(reserve)} of it free: "
-                f"{_mb(needed + reserve - free)} short. Free some space, mirror fewer "
-                "projects or targets, or lower min_free_space. Nothing was downloaded"
-            )
-        return free
+        return require_room(self.layout.root, needed, self.plan.min_free_space,
+                            "mirror fewer projects or targets")
 
     def execute(self) -> dict:
         selection = self.select()
@@ -510,7 +545,7 @@ class _Run:
         }
 
 
-def _dest_error(dest: Path, exc: OSError) -> MirrorInputError:
+def dest_error(dest: Path, exc: OSError) -> MirrorInputError:
     """One line naming the path and the fix, for a dest that turned out unusable."""
     where = exc.filename or dest
     fixes = {
@@ -546,7 +581,7 @@ def run(options: Options, check_mode: bool = False, reporter: Reporter | None = 
                 plan.layout.root.mkdir(parents=True, exist_ok=True)
                 held.enter_context(run_lock(plan.layout))
             except OSError as exc:
-                raise _dest_error(plan.layout.root, exc) from None
+                raise dest_error(plan.layout.root, exc) from None
             return job.execute()
     finally:
         job.session.close()
