@@ -242,7 +242,10 @@ import traceback  # noqa: E402  (Ansible keeps the docs first)
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 # The options table imports nothing from outside the standard library.
-from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import options  # noqa: E402
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import (  # noqa: E402
+    module_result,
+    options,
+)
 
 try:
     from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import tools
@@ -271,15 +274,7 @@ def main():
         module.fail_json(msg=f"pypi_mirror_tools: {exc}", changed=False)
     for note in result["unavailable"]:
         module.warn(note)
-    failures = result["failures"]
-    if failures:
-        count = f"{len(failures)} failure{'' if len(failures) == 1 else 's'}"
-        reasons = "; ".join(f["reason"] for f in failures[:5])
-        if not params["allow_partial"]:
-            module.fail_json(msg=f"pypi_mirror_tools: {count}, uv or Python is not fully served "
-                                 f"(set allow_partial=true to accept): {reasons}", **result)
-        module.warn(f"uv or Python is not fully served, {count} (allow_partial): {reasons}")
-    module.exit_json(**result)
+    module_result.exit_with(module, "pypi_mirror_tools", result, "uv or Python is not fully served")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import re
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, make_dataclass
 from functools import partial
@@ -545,7 +546,7 @@ class _Run:
         }
 
 
-def dest_error(dest: Path, exc: OSError) -> MirrorInputError:
+def _dest_error(dest: Path, exc: OSError) -> MirrorInputError:
     """One line naming the path and the fix, for a dest that turned out unusable."""
     where = exc.filename or dest
     fixes = {
@@ -562,6 +563,19 @@ def dest_error(dest: Path, exc: OSError) -> MirrorInputError:
     return MirrorInputError(f"dest {dest}: {where} {fix}")
 
 
+@contextlib.contextmanager
+def writing(layout: Layout) -> Iterator[None]:
+    """The root of ``layout`` created and its run lock held, for a run that writes there; a
+    root that cannot be used is a MirrorInputError naming the path and the fix."""
+    with contextlib.ExitStack() as held:
+        try:
+            layout.root.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_lock(layout))
+        except OSError as exc:
+            raise _dest_error(layout.root, exc) from None
+        yield
+
+
 def run(options: Options, check_mode: bool = False, reporter: Reporter | None = None) -> dict:
     """Run the mirror. Raises MirrorInputError / UpstreamError / NoRoom before any change.
 
@@ -576,12 +590,7 @@ def run(options: Options, check_mode: bool = False, reporter: Reporter | None = 
         job.client.check_indexes(plan.requirements[0].name)
         if check_mode:
             return job.execute()
-        with contextlib.ExitStack() as held:
-            try:
-                plan.layout.root.mkdir(parents=True, exist_ok=True)
-                held.enter_context(run_lock(plan.layout))
-            except OSError as exc:
-                raise dest_error(plan.layout.root, exc) from None
+        with writing(plan.layout):
             return job.execute()
     finally:
         job.session.close()

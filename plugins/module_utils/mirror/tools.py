@@ -44,11 +44,11 @@ from .engine import (
     check_http_url,
     check_index_urls,
     check_limits,
-    dest_error,
     require_room,
+    writing,
 )
 from .errors import DownloadError, MirrorError, MirrorInputError, UpstreamError
-from .fsutil import free_bytes, fsync_dir, publish, run_lock, sha256_file
+from .fsutil import free_bytes, fsync_dir, publish, sha256_file
 from .layout import PYTHON, UV, Layout
 from .names import is_sha256
 from .targets import PLATFORMS as TARGET_PLATFORMS
@@ -709,12 +709,7 @@ def run(options, check_mode: bool = False) -> dict:
         job.look_up()
         if check_mode:
             return job.execute()
-        with contextlib.ExitStack() as held:
-            try:
-                plan.layout.root.mkdir(parents=True, exist_ok=True)
-                held.enter_context(run_lock(plan.layout))
-            except OSError as exc:
-                raise dest_error(plan.layout.root, exc) from None
+        with writing(plan.layout):
             return job.execute()
     finally:
         job.session.close()
