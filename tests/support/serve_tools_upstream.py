@@ -10,10 +10,7 @@ built on the controller.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,6 +18,7 @@ sys.path[:0] = [str(REPO / "collections"), str(REPO)]
 
 from tests.support import python_builds  # noqa: E402
 from tests.support.fetch_fixtures import ensure_fixtures, ensure_uv_wheels  # noqa: E402
+from tests.support.serve_upstream import serve  # noqa: E402
 from tests.support.upstream import Upstream  # noqa: E402
 
 
@@ -37,21 +35,13 @@ def index_folder(state: Path) -> Path:
 
 
 def main(port: int, state: Path, image: str) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     build = python_builds.standin_from_image(image)
     minor = build.version.rsplit(".", 1)[0]
     (state / "standin.yml").write_text(
         f"---\ntools_standin_version: \"{build.version}\"\n"
         f"tools_standin_minor: \"{minor}\"\n")
-    with Upstream(index_folder(state), port=port) as upstream:
-        python_builds.serve(upstream, [build])
-        pidfile = state / "upstream.pid"
-        pidfile.write_text(f"{os.getpid()}\n")
-        try:
-            stop.wait()
-        finally:
-            pidfile.unlink(missing_ok=True)
+    serve(Upstream(index_folder(state), port=port), state / "upstream.pid",
+          lambda upstream: python_builds.serve(upstream, [build]))
 
 
 if __name__ == "__main__":
