@@ -80,6 +80,8 @@ def inventory(work: Path, index_url: str, projects: list[str], targets) -> Path:
         "pypi_mirror_python_versions": sorted({t.python for t in targets}),
         "pypi_mirror_platforms": sorted({t.name for t in targets}),
         "pypi_mirror_package_types": ["wheel"],
+        # The benchmark's upstream has no uv and no Python builds to serve.
+        "pypi_mirror_tools": [],
     }
     path = work / "inventory.json"
     path.write_text(json.dumps({"boxes": {"hosts": {FIRST: None, NTH: None},

@@ -12,7 +12,8 @@ description:
   - Reads, without changing anything, the state of the box's services (systemd), the access
     point's SSID, channel and country (hostapd.conf), the current DHCP leases (dnsmasq's lease
     file), the projects, versions, files and bytes of the mirror and of pypiserver's private
-    packages, and the size and free space of the filesystem that holds the mirror.
+    packages, uv and the Python builds the mirror serves, and the size and free space of the
+    filesystem that holds the mirror.
   - The Wi-Fi passphrase and every other secret in hostapd.conf are never returned.
   - A missing file or directory (no mirror yet, no radio, no leases) is reported as absent, not
     as an error. Reading hostapd.conf needs root (the roles make it mode 0600), so run with
@@ -124,6 +125,26 @@ private:
   description: pypiserver's packages (uploads and seeds), in the shape of RV(mirror).
   returned: always
   type: dict
+tools:
+  description:
+    - uv and the Python builds the mirror serves (M(pypi_in_a_box.pi.pypi_mirror_tools)), as
+      their records list them - C(uv) (archives with C(platform), C(family) (C(windows),
+      C(macos), C(linux)), C(triple), C(version), C(filename), C(url_path) under the mirror's
+      root, C(sha256), C(size)), C(python) (builds with C(key), C(platform), C(family),
+      C(version), C(url_path), C(sha256), C(size) and uv's C(entry)), C(uv_versions),
+      C(python_versions), C(bytes) in all, and C(problems) (records that could not be read).
+  returned: always
+  type: dict
+  sample:
+    uv: [{platform: manylinux-x86_64, family: linux, triple: x86_64-unknown-linux-gnu,
+          version: "0.13.9", url_path: uv/0.13.9/uv-x86_64-unknown-linux-gnu.tar.gz,
+          sha256: ba672df3fb0deb1987e9a0180703ec70342bee4da7b14d15605b3b9de9559f38,
+          size: 17059294}]
+    python: []
+    uv_versions: ["0.13.9"]
+    python_versions: []
+    bytes: 17059294
+    problems: []
 disk:
   description:
     - The filesystem holding O(mirror_dir) (or its nearest existing parent) - C(total_bytes),

@@ -313,7 +313,10 @@ import traceback  # noqa: E402  (Ansible keeps the docs first)
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 # The options table imports nothing from outside the standard library.
-from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import options  # noqa: E402
+from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import (  # noqa: E402
+    module_result,
+    options,
+)
 
 try:
     from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.mirror import engine
@@ -343,15 +346,7 @@ def main():
     for warning in result["warnings"]:
         module.warn(warning)
     result["warnings_unsatisfied"] = result.pop("warnings")
-    failures = result["failures"]
-    if failures:
-        count = f"{len(failures)} failure{'' if len(failures) == 1 else 's'}"
-        reasons = "; ".join(f["reason"] for f in failures[:5])
-        if not params["allow_partial"]:
-            module.fail_json(msg=f"pypi_mirror: {count}, the mirror is incomplete (set "
-                                 f"allow_partial=true to accept): {reasons}", **result)
-        module.warn(f"the mirror is incomplete, {count} (allow_partial): {reasons}")
-    module.exit_json(**result)
+    module_result.exit_with(module, "pypi_mirror", result, "the mirror is incomplete")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 The engine's Options, the module's argument_spec and the CLI are built from
 plugins/module_utils/mirror/options.py; the module's DOCUMENTATION (also checked by ansible-test's
 validate-modules in `make lint`), the pypi_mirror role's defaults and its argument_specs are
-written by hand, so these tests hold them to it. Every role's defaults/main.yml must say what its
-argument_specs.yml documents.
+written by hand, so these tests hold them to it. The same goes for the pypi_mirror_tools module
+(options.TOOL_OPTIONS), whose options the role passes from the same variables. Every role's
+defaults/main.yml must say what its argument_specs.yml documents.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def _module_documentation() -> dict:
-    source = (REPO / "plugins/modules/pypi_mirror.py").read_text()
+def _module_documentation(module: str = "pypi_mirror") -> dict:
+    source = (REPO / f"plugins/modules/{module}.py").read_text()
     text = source.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0]
     return yaml.safe_load(text)["options"]
 
 
 MODULE_OPTIONS = [o for o in options.OPTIONS if not o.required]
+TOOL_OPTIONS = [o for o in options.TOOL_OPTIONS if not o.required]
+# Each option once, the mirror's and the tools module's: the role has one variable for each.
+ROLE_OPTIONS = list({o.name: o for o in MODULE_OPTIONS + TOOL_OPTIONS}.values())
 
 
 @pytest.mark.parametrize("option", MODULE_OPTIONS, ids=lambda o: o.name)
@@ -49,7 +53,15 @@ def test_module_documentation_states_the_tables_default(option):
     assert _same(documented.get("default"), option.default)
 
 
-@pytest.mark.parametrize("option", [o for o in MODULE_OPTIONS if o.name not in ROLE_ONLY],
+@pytest.mark.parametrize("option", TOOL_OPTIONS, ids=lambda o: o.name)
+def test_tools_module_documentation_states_the_tables_default(option):
+    documented = _module_documentation("pypi_mirror_tools")[option.name]
+    assert documented["type"] == option.type
+    assert _same(documented.get("default"), option.default)
+    assert documented.get("choices") == (list(option.choices) if option.choices else None)
+
+
+@pytest.mark.parametrize("option", [o for o in ROLE_OPTIONS if o.name not in ROLE_ONLY],
                          ids=lambda o: o.name)
 def test_pypi_mirror_role_defaults_to_the_tables_default(option):
     name = f"pypi_mirror_{option.name}"

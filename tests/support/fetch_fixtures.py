@@ -10,6 +10,10 @@ so the mirror must carry it), one bigger file (pygments, ~1.2 MB) so that kill/r
 can cut a file in the middle, and a dependency only macOS installs (appnope, as IPython has it)
 for the locks of a project with platform-specific dependencies.
 
+uv's own wheels for the six platforms the box serves uv for (about 100 MB) are fetched once
+too, into a folder of their own (:func:`ensure_uv_wheels`): only the tests of uv for attendees
+serve them.
+
 Run directly (``python tests/support/fetch_fixtures.py``) or let the test session call
 :func:`ensure_fixtures`; a stamp file makes later calls free.
 """
@@ -23,6 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DIR = ROOT / ".cache" / "mirror-fixtures"
+UV_WHEEL_DIR = ROOT / ".cache" / "uv-wheels"
+UV_VERSION = "0.13.9"
+# The tag pip matches each of uv's wheels by: Windows x86-64 and ARM, macOS arm64 and x86-64,
+# Linux x86-64 and aarch64 (uv_platforms' default).
+UV_WHEEL_PLATFORMS = ["win_amd64", "win_arm64", "macosx_11_0_arm64", "macosx_10_12_x86_64",
+                      "manylinux_2_17_x86_64", "manylinux_2_17_aarch64"]
 
 PURE_WHEELS = [
     "appnope==0.1.4",
@@ -48,14 +58,14 @@ COMPILED_PLATFORMS = [
 ]
 
 
-def _stamp() -> Path:
-    spec = repr((PURE_WHEELS, SDISTS, COMPILED, COMPILED_PYTHONS, COMPILED_PLATFORMS))
-    return FIXTURE_DIR / f".complete-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+def _stamp(folder: Path = FIXTURE_DIR, spec: object = None) -> Path:
+    spec = repr(spec or (PURE_WHEELS, SDISTS, COMPILED, COMPILED_PYTHONS, COMPILED_PLATFORMS))
+    return folder / f".complete-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 
 
-def _pip(*args: str) -> None:
+def _pip(*args: str, into: Path = FIXTURE_DIR) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(FIXTURE_DIR),
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(into),
          *args],
         check=True,
     )
@@ -81,5 +91,19 @@ def ensure_fixtures() -> Path:
     return FIXTURE_DIR
 
 
+def ensure_uv_wheels() -> Path:
+    """The folder of uv's wheels (UV_VERSION, six platforms), downloaded the first time."""
+    stamp = _stamp(UV_WHEEL_DIR, (UV_VERSION, UV_WHEEL_PLATFORMS))
+    if stamp.exists():
+        return UV_WHEEL_DIR
+    UV_WHEEL_DIR.mkdir(parents=True, exist_ok=True)
+    for platform in UV_WHEEL_PLATFORMS:
+        _pip("--only-binary=:all:", "--platform", platform, f"uv=={UV_VERSION}",
+             into=UV_WHEEL_DIR)
+    stamp.touch()
+    return UV_WHEEL_DIR
+
+
 if __name__ == "__main__":
     print(ensure_fixtures())
+    print(ensure_uv_wheels())

@@ -19,15 +19,22 @@ from tests.support.fetch_fixtures import ensure_fixtures  # noqa: E402
 from tests.support.upstream import Upstream  # noqa: E402
 
 
-def main(port: int, pidfile: Path) -> None:
+def serve(upstream: Upstream, pidfile: Path, ready=lambda _upstream: None) -> None:
+    """Run ``upstream`` until SIGTERM, its pid in ``pidfile`` meanwhile; ``ready`` gets it once
+    it listens (to add what depends on its address)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Upstream(ensure_fixtures(), port=port):
+    with upstream:
+        ready(upstream)
         pidfile.write_text(f"{os.getpid()}\n")
         try:
             stop.wait()
         finally:
             pidfile.unlink(missing_ok=True)
+
+
+def main(port: int, pidfile: Path) -> None:
+    serve(Upstream(ensure_fixtures(), port=port), pidfile)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ serves until killed). It serves what installers and mirrors rely on:
 - ``/files/<project>/<file>``: the file, with ETag (its sha256), Last-Modified, Range and
   If-Range like a CDN (a resume of a changed file gets the whole new file, never a splice),
   and ``<file>.metadata`` (PEP 658) for wheels;
+- ``/static/<path>``: any other file a test puts in ``static`` (a list of Python builds and the
+  builds), served like the distributions, faults included (keyed by ``<path>``);
 - ``/_stats``: counters (requests, file body bytes, other bytes, range requests), so that a
   benchmark behind a weak link can tell payload from overhead;
 - cache headers copied from PyPI (pages ``max-age=600``, files immutable).
@@ -173,6 +175,7 @@ class Upstream:
         self.cut_after = cut_after  # for the "cut" behaviour
         self.faults: dict[str, list[str]] = defaultdict(list)
         self.extra_entries: dict[str, list[dict]] = defaultdict(list)
+        self.static: dict[str, bytes] = {}  # /static/<path> -> its bytes
         self.yanked: dict[str, str] = {}  # filename -> reason (PEP 592)
         self.served: Counter = Counter()  # filename -> body bytes sent
         self.stats = {"requests": 0, "file_body_bytes": 0, "overhead_bytes": 0,
@@ -404,6 +407,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, body, "text/html", page_headers)
         if len(parts) == 2 and parts[0] == "simple":
             return self._project_page(parts[1], record, behaviours, wants_json, page_headers)
+        if len(parts) > 1 and parts[0] == "static" and "/".join(parts[1:]) in up.static:
+            return self._serve_file("/".join(parts[1:]), record, behaviours)
         if len(parts) == 3 and parts[0] == "files":
             filename = parts[2]
             target = self._take_fault("redirect:" + filename)
@@ -486,7 +491,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_file(self, filename: str, record: dict, behaviours: set[str]) -> None:
         up = self.upstream
         with up._lock:
-            source = up.content.source(filename)
+            source = up.static.get(filename) or up.content.source(filename)
             mtime = up.mtime[filename]
             sha256 = (hashlib.sha256(source).hexdigest() if isinstance(source, bytes)
                       else up.announced(filename).sha256)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..mirror import tool_records
+from ..mirror.errors import MirrorError
+from ..mirror.layout import PYTHON, UV, Layout
 from . import distributions, hostapd, leases
 
 
@@ -50,11 +53,44 @@ def dhcp_leases(lease_file: Path, now: float) -> dict:
             "leases": current}
 
 
+def tools_inventory(mirror_dir: Path) -> dict:
+    """uv and the Python builds the mirror serves, as their records list them.
+
+    Each uv archive and build carries what the landing page needs: its ``url_path`` (under the
+    mirror's root), ``sha256`` and ``size``; a build also uv's ``entry`` for its list. A record
+    that cannot be read is reported in ``problems``, not raised.
+    """
+    layout = Layout(mirror_dir)
+    found: dict = {"uv": [], "python": [], "problems": []}
+    for tool in (UV, PYTHON):
+        try:
+            records = tool_records.load(layout, tool)
+        except MirrorError as exc:
+            found["problems"].append(str(exc))
+            continue
+        listed = tool_records.files(layout, tool, records)
+        entries = sorted(tool_records.entries(records, tool).items())
+        for (name, record), file in zip(entries, listed):
+            item = dict(record, url_path=file.url_path)
+            if tool == UV:
+                platform = tool_records.PLATFORMS[name]
+                item.update(platform=name, family=platform.family)
+            else:
+                item.update(key=name, family=tool_records.PLATFORMS[record["platform"]].family)
+            found[tool].append(item)
+    found["uv_versions"] = sorted({a["version"] for a in found["uv"]})
+    found["python_versions"] = sorted({b["version"] for b in found["python"]},
+                                      key=lambda v: tuple(int(p) for p in v.split(".")))
+    found["bytes"] = sum(i["size"] for i in found["uv"] + found["python"])
+    return found
+
+
 def gather(mirror_dir: Path, packages_dir: Path, hostapd_config: Path, lease_file: Path,
            now: float) -> dict:
     """Everything but the services, in the shape the box_status module returns."""
     return {
         "mirror": distributions.mirror_inventory(mirror_dir),
+        "tools": tools_inventory(mirror_dir),
         "private": distributions.packages_inventory(packages_dir),
         "disk": disk_usage(mirror_dir),
         "access_point": access_point(hostapd_config),

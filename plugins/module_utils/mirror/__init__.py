@@ -24,6 +24,9 @@ One module per job, in the order a run uses them:
 - ``engine``     one run: options -> validated plan -> selection -> room check -> downloads ->
   index -> result summary;
 - ``cli``        the command-line entry point (``scripts/pypi-mirror``);
+- ``module_result`` how the modules end: failures fail the task unless allow_partial;
+- ``tools``      uv (repacked from its wheels) and Python builds for attendees, beside the mirror;
+- ``tool_records`` their platforms, and the records of what ``uv/`` and ``python/`` hold;
 - ``sync``       a fleet box's side: verify a mirror rsync'd from the controller and publish it;
 - ``private_index`` the same static index for pypiserver's package directory, and the box's root
   page (runs on the box, copied there by the nginx_cache role).

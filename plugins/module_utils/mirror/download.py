@@ -8,6 +8,10 @@ later attempt (after a cut connection, a SIGKILL or a power cut) continues with 
 answers 200 with the whole new file and we start over instead of splicing two files together.
 Without a validator the final sha256 check catches a splice, and the bytes are discarded.
 
+The paths come from the ``Shelf`` it fills (``layout``): the distributions', uv's wheels' or the
+Python builds', whose files it takes as it takes DistFiles (a group folder as ``project``, and
+``filename``, ``url``, ``sha256``, ``size``).
+
 Progress is what a retry is judged by (``transport.retrying``): an attempt progressed only when
 it left more verified-so-far bytes on disk than any attempt before it, so a server that ignores
 ``Range`` and cuts every transfer at the same point ends in a failure instead of a loop.
@@ -31,7 +35,7 @@ from typing import Callable, Optional
 
 from .errors import DownloadError
 from .fsutil import atomic_write, free_bytes, publish, sha256_file
-from .layout import Layout
+from .layout import Shelf
 from .transport import Exchange, Refused, Transient, Transport
 from .upstream import DistFile
 
@@ -60,19 +64,19 @@ class _Attempt:
 
 
 class Downloader:
-    """Fetches DistFiles into ``files/`` with resume, verification and retries."""
+    """Fetches DistFiles into a shelf (``files/``) with resume, verification and retries."""
 
     def __init__(
         self,
         transport: Transport,
-        layout: Layout,
+        shelf: Shelf,
         max_file_size: int | None,
         min_free_space: int = 0,
         published: Published | None = None,
         progress: Progress | None = None,
     ) -> None:
         self.transport = transport
-        self.layout = layout
+        self.shelf = shelf
         self.max_file_size = max_file_size
         self.min_free_space = min_free_space
         self.published = published or (lambda _file: None)
@@ -82,7 +86,7 @@ class Downloader:
         self._file_locks: dict[Path, threading.Lock] = {}
 
     def final_path(self, file: DistFile) -> Path:
-        return self.layout.file(file.project, file.filename)
+        return self.shelf.file(file.project, file.filename)
 
     def is_present(self, file: DistFile) -> bool:
         """True when the verified file is already in place (hashing it once per run)."""
@@ -126,11 +130,24 @@ class Downloader:
             except OSError as exc:  # the disk, not the upstream: no use retrying
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     # A partial on a full disk would only keep the index from being written.
-                    self._discard(*self.layout.partial_paths(file.project, file.filename))
-                where = exc.filename or self.layout.root
+                    self._discard(*self.shelf.partial_paths(file.project, file.filename))
+                where = exc.filename or self.shelf.root
                 return FileOutcome(file, "failed", tally.received,
                                    f"{file.filename}: cannot write {where}: {exc.strerror}")
             return FileOutcome(file, "downloaded", tally.received)
+
+    def bytes_to_fetch(self, file: DistFile) -> int | None:
+        """Bytes ``file`` still needs: its announced size (where the index announces none, what
+        a HEAD request does) less what a partial download holds; None when no size is known."""
+        total = file.size
+        if total is None:
+            total = self.transport.content_length(file.url, file.filename)
+        if total is None:
+            return None
+        part, _ = self.shelf.partial_paths(file.project, file.filename)
+        with contextlib.suppress(OSError):
+            total -= min(total, part.stat().st_size)
+        return total
 
     def limit(self, file: DistFile) -> int | None:
         """The most bytes this file may have: its announced size, else max_file_size."""
@@ -152,7 +169,7 @@ class Downloader:
 
     def _attempt(self, file: DistFile, tally: _Attempt) -> None:
         """One HTTP exchange; returns when the file is published."""
-        part, side = self.layout.partial_paths(file.project, file.filename)
+        part, side = self.shelf.partial_paths(file.project, file.filename)
         part.parent.mkdir(parents=True, exist_ok=True)
         state = self._load_state(file, part, side)
         offset = part.stat().st_size if state else 0
@@ -241,10 +258,10 @@ class Downloader:
         self._publish(file, part, side)
 
     def _check_room(self, file: DistFile) -> None:
-        free = free_bytes(self.layout.root)
+        free = free_bytes(self.shelf.root)
         if free is not None and free < self.min_free_space:
             raise Refused(f"{file.filename}: only {free} bytes left on the disk of "
-                          f"{self.layout.root}, less than min_free_space ({self.min_free_space})")
+                          f"{self.shelf.root}, less than min_free_space ({self.min_free_space})")
 
     def _publish(self, file: DistFile, part: Path, side: Path) -> None:
         final = self.final_path(file)

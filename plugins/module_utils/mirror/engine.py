@@ -18,6 +18,7 @@ import re
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, make_dataclass
 from functools import partial
@@ -99,7 +100,33 @@ class Plan:
     min_free_space: int
 
 
-def _number(options: Options, name: str, kind: type, low: float, high: float | None,
+@dataclass(frozen=True)
+class Limits:
+    """The numbers that bound a run (the tools' run has the same): checked once, here."""
+
+    concurrency: int
+    timeout: float
+    retries: int
+    max_page_size: int
+    max_file_size: int
+    min_free_space: int
+
+
+def check_limits(options) -> Limits:
+    """The bounds of ``options`` (any options object with these fields), or MirrorInputError."""
+    return Limits(
+        concurrency=_number(options, "concurrency", int, 1, 64, "between 1 and 64"),
+        timeout=_number(options, "timeout", float, 0.001, None, "a positive number of seconds"),
+        retries=_number(options, "retries", int, 0, None, "0 or more"),
+        max_page_size=_number(options, "max_page_size", int, 1024, None,
+                              "at least 1024 bytes"),
+        max_file_size=_number(options, "max_file_size", int, 1, None, "a positive number of "
+                              "bytes"),
+        min_free_space=_number(options, "min_free_space", int, 0, None, "0 or more bytes"),
+    )
+
+
+def _number(options, name: str, kind: type, low: float, high: float | None,
             meaning: str):
     value = getattr(options, name)
     try:
@@ -137,6 +164,24 @@ def check_dest(dest: Path) -> None:
         raise MirrorInputError(f"dest {dest}: {folder} is not writable by {user}")
 
 
+def check_http_url(url: object, what: str, example: str) -> str:
+    """``url`` if it is an http(s) URL with a host, else MirrorInputError naming ``what``."""
+    try:
+        parts = urlsplit(url or "")
+        host = parts.hostname
+    except (TypeError, ValueError):
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        raise MirrorInputError(f"{what} {url!r} must be an http(s) URL such as {example}")
+    return str(url)
+
+
+def check_index_urls(options) -> list[str]:
+    """index_url and extra_index_urls, checked (raises MirrorInputError)."""
+    return [check_http_url(url, "index URL", option_table.default("index_url"))
+            for url in [options.index_url, *options.extra_index_urls]]
+
+
 def validate(options: Options) -> Plan:
     """Check every option before anything is fetched or written (raises MirrorInputError)."""
     if not options.dest:
@@ -153,23 +198,14 @@ def validate(options: Options) -> Plan:
         raise MirrorInputError("nothing to mirror: give packages, requirements_files and/or "
                                "lock_files (that name a package from an index)")
     targets = build_targets(options.python_versions, options.platforms)
-    index_urls = [options.index_url, *options.extra_index_urls]
+    index_urls = check_index_urls(options)
     _check_index_lines(files.index_urls, index_urls)
-    for url in index_urls:
-        try:
-            parts = urlsplit(url or "")
-            host = parts.hostname
-        except ValueError:
-            host = None
-        if parts.scheme not in ("http", "https") or not host:
-            raise MirrorInputError(f"index URL {url!r} must be an http(s) URL such as "
-                                   f"{option_table.default('index_url')}")
+    limits = check_limits(options)
     policy = Policy(
         package_types=parse_package_types(options.package_types),
         releases=parse_releases(options.releases),
         prereleases=bool(options.prereleases) or files.prereleases,
-        max_file_size=_number(options, "max_file_size", int, 1, None, "a positive number of "
-                              "bytes"),
+        max_file_size=limits.max_file_size,
     )
     return Plan(
         layout=Layout(dest),
@@ -185,12 +221,11 @@ def validate(options: Options) -> Plan:
         allowed_hosts=frozenset(allowed_hosts(index_urls, options.allowed_hosts)),
         dependencies=bool(options.dependencies),
         prune=bool(options.prune),
-        concurrency=_number(options, "concurrency", int, 1, 64, "between 1 and 64"),
-        timeout=_number(options, "timeout", float, 0.001, None, "a positive number of seconds"),
-        retries=_number(options, "retries", int, 0, None, "0 or more"),
-        max_page_size=_number(options, "max_page_size", int, 1024, None,
-                              "at least 1024 bytes"),
-        min_free_space=_number(options, "min_free_space", int, 0, None, "0 or more bytes"),
+        concurrency=limits.concurrency,
+        timeout=limits.timeout,
+        retries=limits.retries,
+        max_page_size=limits.max_page_size,
+        min_free_space=limits.min_free_space,
     )
 
 
@@ -215,6 +250,22 @@ def _size_of_tree(root: Path) -> int:
     return total
 
 
+def require_room(root: Path, needed: int, reserve: int, fewer: str) -> int | None:
+    """The free bytes of root's disk; NoRoom unless ``needed`` more fit with ``reserve`` kept.
+
+    ``fewer`` says what to select less of, in the message.
+    """
+    free = free_bytes(root)
+    if free is not None and needed + reserve > free:
+        raise NoRoom(
+            f"the selection needs {_mb(needed)} more in {root}, whose disk has "
+            f"{_mb(free)} free, and min_free_space keeps {_mb(reserve)} of it free: "
+            f"{_mb(needed + reserve - free)} short. Free some space, {fewer}, "
+            "or lower min_free_space. Nothing was downloaded"
+        )
+    return free
+
+
 def _about(message: str, project: str) -> bool:
     """True when an unsatisfied-requirement message is about ``project``."""
     return re.match(rf"{re.escape(project)}(?![A-Za-z0-9._-])", message) is not None
@@ -237,7 +288,8 @@ class _Run:
         self.session = make_session(plan.concurrency)
         self.transport = Transport(self.session, plan.allowed_hosts, plan.timeout, plan.retries)
         self.client = IndexClient(self.transport, plan.index_urls, plan.max_page_size)
-        self.downloader = Downloader(self.transport, plan.layout, plan.policy.max_file_size,
+        self.downloader = Downloader(self.transport, plan.layout.distributions,
+                                     plan.policy.max_file_size,
                                      plan.min_free_space, published=self._published_sha256,
                                      progress=reporter.advance)
         self.early_outcomes: dict[str, FileOutcome] = {}  # downloaded while reading metadata
@@ -326,31 +378,15 @@ class _Run:
         download already holds; a HEAD request where the index announces no size)."""
 
         def size(file: DistFile) -> tuple[str, int | None]:
-            total = file.size
-            if total is None:
-                total = self.transport.content_length(file.url, file.filename)
-            if total is None:
-                return file.filename, None
-            part, _ = self.layout.partial_paths(file.project, file.filename)
-            with contextlib.suppress(OSError):
-                total -= min(total, part.stat().st_size)
-            return file.filename, total
+            return file.filename, self.downloader.bytes_to_fetch(file)
 
         with ThreadPoolExecutor(max_workers=self.plan.concurrency) as pool:
             return dict(pool.map(size, missing))
 
     def check_room(self, needed: int) -> int | None:
         """Raise NoRoom unless ``needed`` more bytes fit in dest with the reserve kept."""
-        free = free_bytes(self.layout.root)
-        reserve = self.plan.min_free_space
-        if free is not None and needed + reserve > free:
-            raise NoRoom(
-                f"the selection needs {_mb(needed)} more in {self.layout.root}, whose disk has "
-                f"{_mb(free)} free, and min_free_space keeps {_mb(reserve)} of it free: "
-                f"{_mb(needed + reserve - free)} short. Free some space, mirror fewer "
-                "projects or targets, or lower min_free_space. Nothing was downloaded"
-            )
-        return free
+        return require_room(self.layout.root, needed, self.plan.min_free_space,
+                            "mirror fewer projects or targets")
 
     def execute(self) -> dict:
         selection = self.select()
@@ -567,6 +603,19 @@ def _dest_error(dest: Path, exc: OSError) -> MirrorInputError:
     return MirrorInputError(f"dest {dest}: {where} {fix}")
 
 
+@contextlib.contextmanager
+def writing(layout: Layout) -> Iterator[None]:
+    """The root of ``layout`` created and its run lock held, for a run that writes there; a
+    root that cannot be used is a MirrorInputError naming the path and the fix."""
+    with contextlib.ExitStack() as held:
+        try:
+            layout.root.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_lock(layout))
+        except OSError as exc:
+            raise _dest_error(layout.root, exc) from None
+        yield
+
+
 def run(options: Options, check_mode: bool = False, reporter: Reporter | None = None) -> dict:
     """Run the mirror. Raises MirrorInputError / UpstreamError / NoRoom before any change.
 
@@ -581,12 +630,7 @@ def run(options: Options, check_mode: bool = False, reporter: Reporter | None = 
         job.client.check_indexes(plan.probe_project)
         if check_mode:
             return job.execute()
-        with contextlib.ExitStack() as held:
-            try:
-                plan.layout.root.mkdir(parents=True, exist_ok=True)
-                held.enter_context(run_lock(plan.layout))
-            except OSError as exc:
-                raise _dest_error(plan.layout.root, exc) from None
+        with writing(plan.layout):
             return job.execute()
     finally:
         job.session.close()

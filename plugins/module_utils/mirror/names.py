@@ -39,6 +39,31 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
 
 
+def check_path_name(name: object, what: str = "filename") -> str:
+    """``name`` if it can be one component of a path on the box, else UnsafeUpstreamData.
+
+    Refused: separators, dot-names, ``..``, control characters, and names too long for the
+    suffixes the mirror puts after them.
+    """
+    if (
+        not isinstance(name, str)
+        or not name
+        or "/" in name
+        or "\\" in name
+        or not name.isprintable()  # control characters, line and paragraph separators
+        or name.startswith(".")
+        or ".." in name
+        or name != posixpath.basename(name)
+    ):
+        raise UnsafeUpstreamData(f"unsafe {what} {name!r}")
+    if not fits_on_disk(name):
+        raise UnsafeUpstreamData(
+            f"{what} {name[:40]!r}... is {len(name.encode('utf-8', 'replace'))} bytes "
+            f"long; the mirror stores names of at most {NAME_MAX - LONGEST_SUFFIX} bytes"
+        )
+    return name
+
+
 def parse_filename(filename: str) -> tuple[str, str, Version, frozenset[Tag]]:
     """(kind, normalized project, version, tags) of a distribution's filename.
 
@@ -46,21 +71,7 @@ def parse_filename(filename: str) -> tuple[str, str, Version, frozenset[Tag]]:
     control characters) or an invalid wheel name, and ValueError for names that are simply not
     wheels/sdists (eggs, .exe installers), which callers skip silently.
     """
-    if (
-        not filename
-        or "/" in filename
-        or "\\" in filename
-        or not filename.isprintable()  # control characters, line and paragraph separators
-        or filename.startswith(".")
-        or ".." in filename
-        or filename != posixpath.basename(filename)
-    ):
-        raise UnsafeUpstreamData(f"unsafe filename {filename!r}")
-    if not fits_on_disk(filename):
-        raise UnsafeUpstreamData(
-            f"filename {filename[:40]!r}... is {len(filename.encode('utf-8', 'replace'))} bytes "
-            f"long; the mirror stores names of at most {NAME_MAX - LONGEST_SUFFIX} bytes"
-        )
+    check_path_name(filename)
     if filename.endswith(".whl"):
         try:
             name, version, _build, wheel_tags = parse_wheel_filename(filename)

@@ -11,6 +11,11 @@ and only after no page lists them are the files and projects the staged mirror d
 
 Which projects are live is the staged root page's word, not the records': the engine's
 ``prune`` drops a deselected project from the root page but keeps its records and files.
+
+uv and the Python builds (``uv/``, ``python/``) go the same way: every staged file their records
+(``tool_records``) list is verified unless dest already holds that very file, they are linked
+in with the distributions, their records are written with the pages, and what dest's ``uv/``
+and ``python/`` hold beyond them is removed last.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import index
+from . import index, tool_records
 from .errors import MirrorError
 from .fsutil import existing_ancestor, link_into_place, run_lock, sha256_of
-from .layout import FILES, METADATA_SUFFIX, SIMPLE, Layout
+from .layout import FILES, METADATA_SUFFIX, SIMPLE, TOOLS, Layout
 from .names import check_filename, is_normalized_name, is_sha256
 
 _TEXT_FIELDS = ("version", "requires_python", "yanked", "upload_time")
@@ -162,6 +167,12 @@ class _Publication:
         self.live = sorted(set(live))
         self.files: list[_File] = []  # distributions and metadata that will be listed
         self.published: dict[str, dict[str, index.Record]] = {}  # the records dest will have
+        try:
+            self.tool_records = {tool: tool_records.load(staging, tool) for tool in TOOLS}
+        except MirrorError as exc:
+            raise MirrorError(f"bad staged records of uv or Python, nothing was published: "
+                              f"{exc}") from None
+        self.tool_files: list[_File] = []  # uv's archives and the Python builds
 
     def plan(self) -> None:
         """Decide, per staged file, whether it is in place or must be verified and linked."""
@@ -196,8 +207,48 @@ class _Publication:
                 # The engine lists a project on its root page only while it has files.
                 problems.append(f"{project}: on the staged root page, but none of its files "
                                 "is staged")
+        problems += self._plan_tools()
         if problems:
             _fail(problems, "staged files failed verification")
+
+    def _plan_tools(self) -> list[str]:
+        """As plan() for the files uv's and the Python builds' records list; the problems."""
+        problems = []
+        for tool in TOOLS:
+            try:
+                known = tool_records.files(self.dest, tool, tool_records.load(self.dest, tool))
+            except MirrorError:
+                known = []  # dest's own record is unreadable: every staged file is verified
+            verified = {(f.relative, f.sha256, f.size) for f in known}
+            records = self.tool_records[tool]
+            for staged, live in zip(tool_records.files(self.staging, tool, records),
+                                    tool_records.files(self.dest, tool, records)):
+                folder, _, name = staged.relative.rpartition("/")
+                file = _File(folder, name, staged.path, live.path, staged.sha256, staged.size)
+                inode = _regular_inode(file.staged)
+                file.in_place = inode is not None and inode == _regular_inode(file.live)
+                self.tool_files.append(file)
+                if file.in_place and (staged.relative, staged.sha256, staged.size) in verified:
+                    continue
+                if not (_is_real_dir(file.staged.parent) and _is_real_dir(
+                        file.staged.parent.parent)):
+                    problem = f"{staged.relative}: staged folder missing or not a directory"
+                elif inode is None:
+                    problem = f"{staged.relative}: missing or not a regular file"
+                else:
+                    problem = _verify(file)
+                if problem:
+                    problems.append(problem)
+        return problems
+
+    def obsolete_tools(self) -> list[Path]:
+        """Files in dest's uv/ and python/ that no staged record lists."""
+        keep = {file.live for file in self.tool_files}
+        stale = []
+        for tool in TOOLS:
+            for folder, _dirs, names in os.walk(self.dest.tool_folder(tool)):
+                stale += [Path(folder) / n for n in names if Path(folder) / n not in keep]
+        return sorted(stale)
 
     def _files_of(self, project: str, filename: str, record: index.Record) -> list[_File]:
         """The distribution, and its metadata file when the record announces one."""
@@ -231,16 +282,18 @@ class _Publication:
         return sorted(projects - set(self.live)), stale
 
     def would_change(self, dropped: list[str], stale: list[Path]) -> bool:
-        if dropped or stale or any(not f.in_place for f in self.files):
+        if dropped or stale or any(not f.in_place for f in self.files + self.tool_files):
             return True
         if index.read_root(self.dest) != self.live:
+            return True
+        if any(_loaded(self.dest, t) != self.tool_records[t] for t in TOOLS):
             return True
         return any(index.load_records(self.dest, p) != self.published[p] for p in self.live)
 
     def apply(self, dropped: list[str], stale: list[Path]) -> bool:
         """Files, then records and pages, then removals: no page ever lists a missing file."""
         changed = bool(dropped or stale)
-        for file in self.files:
+        for file in self.files + self.tool_files:
             if not file.in_place:
                 assert file.inode is not None  # verified in plan()
                 link_into_place(file.staged, file.live, file.inode)
@@ -249,6 +302,8 @@ class _Publication:
             changed |= index.save_records(self.dest, project, self.published[project])
             changed |= index.write_project(self.dest, project, self.published[project])
         changed |= index.write_root(self.dest, self.live)
+        for tool in TOOLS:
+            changed |= tool_records.save(self.dest, tool, self.tool_records[tool])
         for project in dropped:
             index.remove_project_pages(self.dest.project_pages(project))
         for path in stale:
@@ -264,7 +319,10 @@ class _Publication:
     def run(self, check_mode: bool) -> dict:
         self.plan()
         dropped, stale = self.obsolete()
+        stale_tools = self.obsolete_tools()
+        tools_removed = _stale_sizes(stale_tools)
         removed = _distributions(_stale_sizes(stale))
+        stale += stale_tools
         changed = self.would_change(dropped, stale) if check_mode else self.apply(dropped, stale)
         files = [(f.name, f.size) for f in self.files]
         return {
@@ -282,6 +340,14 @@ class _Publication:
             "removed": removed,
             "removed_projects": dropped,
             "mirror_size": sum(size for _name, size in files),
+            "tools": {
+                "files": len(self.tool_files),
+                "published": _sized(f for f in self.tool_files if not f.in_place),
+                "verified": _sized(f for f in self.tool_files if f.inode),
+                "removed": {"count": len(tools_removed),
+                            "bytes": sum(size for _name, size in tools_removed)},
+                "size": sum(f.size for f in self.tool_files),
+            },
         }
 
 
@@ -290,6 +356,19 @@ def _distributions(files) -> dict:
     sizes = [size for name, size in files
              if not name.endswith(METADATA_SUFFIX) and not name.startswith(".")]
     return {"count": len(sizes), "bytes": sum(sizes)}
+
+
+def _sized(files) -> dict:
+    files = list(files)
+    return {"count": len(files), "bytes": sum(f.size for f in files)}
+
+
+def _loaded(layout: Layout, tool: str) -> dict:
+    """dest's records of ``tool``; an unreadable one is as good as none (it gets rewritten)."""
+    try:
+        return tool_records.load(layout, tool)
+    except MirrorError:
+        return {}
 
 
 def _stale_sizes(stale: list[Path]) -> list[tuple[str, int]]:
