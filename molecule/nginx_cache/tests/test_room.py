@@ -310,6 +310,13 @@ def test_random_project_names_cannot_make_pypiserver_scan_at_will(client, http, 
         time.sleep(1)
 
 
+def test_nginx_starts_again_after_it_was_killed(box, http, base):
+    """Nothing nginx listens on outlives it (a unix socket would, and block the next start)."""
+    box.run_expect([0], "pkill -KILL -x nginx; sleep 1; systemctl restart nginx")
+    assert box.service("nginx").is_running
+    assert http.get(f"{base}/simple/{PROXIED_PROJECT}/").status_code == 200
+
+
 # --- 5. storage: an upload never eats into the reserve -------------------------------------------
 
 @pytest.mark.parametrize("reconverged", [{"nginx_cache_disk_reserve": "100000g"}],
