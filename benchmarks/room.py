@@ -5,12 +5,15 @@ Each attendee is a container of its own on the box's network (its own address, a
 the Wi-Fi has), doing a cold `pip install` or `uv pip install` (every other one) of the
 workshop set into a fresh virtualenv, all started together; the install time of each is timed
 from the start. The misbehaving attendee is two more containers, each held to ATTACKER_CPUS of
-this machine's CPUs (on a real Wi-Fi its laptop has CPUs of its own, and here the box and every
-client share two): one holds HALF_OPEN connections whose request header never ends (a header
+this machine's CPUs: one holds HALF_OPEN connections whose request header never ends (a header
 line every 5 s; a connection the server drops is opened again), the other floods index pages
 with random query strings (known projects, unknown ones, /simple/) and anonymous 100 MB uploads
-to `/`. The same room runs without them, against the box and against a plain static nginx
-with Debian's default settings serving the same files.
+to `/`. The same room runs without them ("calm"), and with the flooder's container only burning
+its CPU share ("control"): on a real Wi-Fi the attacker's laptop has CPUs of its own, here the
+box, the clients and the attacker share this machine's, so attacked / control is what the
+attack costs the room through the server, attacked / calm what the issue asks. All of it
+against the box and against a plain static nginx with Debian's default settings serving the
+same files.
 
 What the server keeps on disk for requests is read from the host, which sees every process:
 nginx deletes its temporary files as it creates them (so `du` never shows them), and so do
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HALF_OPEN = 500
-ATTACKER_CPUS = "0.5"
+ATTACKER_CPUS = "0.25"
 UPLOAD_BYTES = 100 * 2**20
 FLOOD_GETTERS = 6
 FLOOD_UPLOADERS = 2
@@ -261,6 +264,32 @@ class DiskWatch:
         self._thread.join(timeout=30)
 
 
+BURN = """
+import os
+while not os.path.exists("/tmp/stop"):
+    sum(range(10000))
+"""
+
+
+@contextlib.contextmanager
+def cpu_burner(room: Room) -> Iterator[dict]:
+    """The flooder's container busy with nothing but its CPU share (the control run)."""
+    name = room.attackers["flooder"]
+    docker("exec", name, "rm", "-f", "/tmp/stop")
+    proc = subprocess.Popen(["docker", "exec", "-i", name, "python3", "-"],
+                            stdin=subprocess.PIPE, text=True)
+    proc.stdin.write(BURN)
+    proc.stdin.close()
+    try:
+        yield {}
+    finally:
+        docker("exec", name, "touch", "/tmp/stop", check=False)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @contextlib.contextmanager
 def attacker(room: Room, port: int, projects: list[str]) -> Iterator[dict]:
     """The misbehaving attendee for the duration of the block; its figures in the dict."""
@@ -296,10 +325,13 @@ def attacker(room: Room, port: int, projects: list[str]) -> Iterator[dict]:
                 figures[key] = {"error": (proc.stderr.read() if proc.stderr else "")[-300:]}
 
 
+VARIANTS = ("calm", "control", "attacked")
+
+
 @dataclass
 class RoomRun:
     server: str
-    attacked: bool
+    variant: str
     times: list[float]
     failures: list[str]
     tools: list[str]
@@ -319,7 +351,7 @@ def sizes(dexec: Callable) -> dict[str, int]:
     return {key: int(value) for key, value in zip(GROWTH_DIRS, values)}
 
 
-def room_run(room: Room, server: str, port: int, projects: list[str], attacked: bool,
+def room_run(room: Room, server: str, port: int, projects: list[str], variant: str,
              dexec: Callable, pids: Callable[[], list[int]]) -> RoomRun:
     prepare, install = install_commands(room, port, projects)
     for _, result in parallel(prepare):
@@ -327,14 +359,15 @@ def room_run(room: Room, server: str, port: int, projects: list[str], attacked: 
             raise RuntimeError(f"preparing {result.args[0]}: {result.stderr[-500:]}")
     before = sizes(dexec)
     with contextlib.ExitStack() as stack:
-        attack = stack.enter_context(attacker(room, port, projects)) if attacked else {}
+        attack = (stack.enter_context(attacker(room, port, projects)) if variant == "attacked"
+                  else stack.enter_context(cpu_burner(room)) if variant == "control" else {})
         watch = stack.enter_context(DiskWatch(pids))
         results = parallel(install)
     growth = {key: value - before.get(key, 0) for key, value in sizes(dexec).items()}
     tools = ["pip" if name in room.pip_clients() else "uv" for name in room.clients]
     failures = [f"{result.args[0]}: {(result.stderr or result.stdout).strip()[-300:]}"
                 for _, result in results if result.returncode != 0]
-    return RoomRun(server, attacked, [seconds for seconds, _ in results], failures, tools,
+    return RoomRun(server, variant, [seconds for seconds, _ in results], failures, tools,
                    watch.peak, growth, attack)
 
 
@@ -356,31 +389,37 @@ def report(runs: list[RoomRun], clients: int, projects: list[str], rounds: int,
           f"{' '.join(projects)} (pip and uv, every other client), {rounds} round(s), medians.")
     print(f"Attacker: {HALF_OPEN} half-open connections, and {FLOOD_GETTERS} connections of "
           f"random query strings with {FLOOD_UPLOADERS} loops of anonymous "
-          f"{UPLOAD_BYTES >> 20} MB uploads; {ATTACKER_CPUS} CPU each.")
-    head = (f"{'server':<24}{'calm s':>8}{'attacked s':>12}{'ratio':>7}{'pip/uv ratio':>14}"
-            f"{'failed':>8}{'half-open held':>16}{'flood req/s':>13}{'on disk MB':>12}")
+          f"{UPLOAD_BYTES >> 20} MB uploads; {ATTACKER_CPUS} CPU each. Control: the room while "
+          "the flooder's container only burns its CPU share.")
+    head = (f"{'server':<24}{'calm s':>8}{'control s':>11}{'attacked s':>12}"
+            f"{'att/calm':>10}{'att/ctrl':>10}{'pip/uv att/calm':>17}{'failed':>8}"
+            f"{'half-open':>11}{'flood req/s':>13}{'on disk MB':>12}")
     print(head)
     print("-" * len(head))
     met = True
     for server in dict.fromkeys(run.server for run in runs):
-        calm = [run for run in runs if run.server == server and not run.attacked]
-        hit = [run for run in runs if run.server == server and run.attacked]
-        ratio = group_median(hit) / group_median(calm)
-        per_tool = "/".join(f"{group_median(hit, tool) / group_median(calm, tool):.2f}"
+        group = {v: [run for run in runs if run.server == server and run.variant == v]
+                 for v in VARIANTS}
+        hit = group["attacked"]
+        ratio = group_median(hit) / group_median(group["calm"])
+        per_tool = "/".join(f"{group_median(hit, tool) / group_median(group['calm'], tool):.2f}"
                             for tool in ("pip", "uv"))
-        failed = sum(len(run.failures) for run in hit + calm)
+        failed = sum(len(run.failures) for run in runs if run.server == server)
         on_disk = max((run.held_on_disk for run in hit), default=0) / 2**20
-        print(f"{labels[server]:<24}{group_median(calm):>8.1f}{group_median(hit):>12.1f}"
-              f"{ratio:>7.2f}{per_tool:>14}{failed:>8}"
-              f"{attack_figure(hit, 'slowloris', 'held'):>16.0f}"
+        print(f"{labels[server]:<24}"
+              + "".join(f"{group_median(group[v]):>{w}.1f}"
+                        for v, w in zip(VARIANTS, (8, 11, 12)))
+              + f"{ratio:>10.2f}{group_median(hit) / group_median(group['control']):>10.2f}"
+              f"{per_tool:>17}{failed:>8}"
+              f"{attack_figure(hit, 'slowloris', 'held'):>11.0f}"
               f"{attack_figure(hit, 'flooder', 'pages_per_s'):>13.0f}{on_disk:>12.1f}")
         for run in hit:
             flood = run.attack.get("flooder", {})
             print(f"  attacked: pages {flood.get('pages', {})}; uploads {flood.get('uploads', {})}"
                   f"; half-open {run.attack.get('slowloris', {})}; growth {run.growth}")
-        for run in calm + hit:
+        for run in (run for run in runs if run.server == server):
             for failure in run.failures[:5]:
-                print(f"  {'attacked' if run.attacked else 'calm'} failure: {failure}")
+                print(f"  {run.variant} failure: {failure}")
         if server == "box":
             grew = max((run.growth.get("packages", 0) + run.growth.get("nginx temp", 0)
                         for run in hit), default=0)
@@ -390,7 +429,8 @@ def report(runs: list[RoomRun], clients: int, projects: list[str], rounds: int,
             met = all(goals.values())
             print("  goals: " + "; ".join(f"{goal}: {'MET' if ok else 'NOT MET'}"
                                           for goal, ok in goals.items()))
-    print("ratio = attacked / calm median install time (pip/uv: per tool); on disk = the most "
-          "bytes of temporary files the server held open at once during the attack; growth in "
-          "bytes of the package directory, nginx's temporary directory and nginx's logs.")
+    print("att/calm, att/ctrl = attacked median install time over the calm and control ones "
+          "(pip/uv: per tool); half-open = connections the attacker held (median); on disk = "
+          "the most bytes of temporary files the server held open at once during the attack; "
+          "growth in bytes of the package directory, nginx's temporary directory and its logs.")
     return met

@@ -575,14 +575,14 @@ def room_main(opts: argparse.Namespace) -> int:
             crowd.start(opts.clients, "piab-bench-room")
             for rnd in range(opts.room_rounds):
                 for server in labels:
-                    for attacked in (False, True):
+                    for variant in room.VARIANTS:
                         result = room.room_run(
-                            crowd, server, PORTS[server], SERVING_PROJECTS, attacked, dexec,
+                            crowd, server, PORTS[server], SERVING_PROJECTS, variant, dexec,
                             lambda server=server: server_pids()[server])
                         runs.append(result)
-                        log(f"round {rnd + 1} {server} {'attacked' if attacked else 'calm'}: "
-                            f"median {result.median():.1f} s, {len(result.failures)} failed"
-                            + (f", {result.attack}" if attacked else ""))
+                        log(f"round {rnd + 1} {server} {variant}: median "
+                            f"{result.median():.1f} s, {len(result.failures)} failed"
+                            + (f", {result.attack}" if result.attack else ""))
         finally:
             crowd.remove()
             if not opts.keep:
