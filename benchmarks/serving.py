@@ -7,6 +7,8 @@ Debian apt once for `wrk` on this machine and nginx in the container):
     .venv/bin/python benchmarks/serving.py             # ~21 minutes (2 busy cores)
     .venv/bin/python benchmarks/serving.py --keep      # leave the container for a re-run with
                                                        # --reuse (skips provisioning)
+    .venv/bin/python benchmarks/serving.py --room      # the room under load (issue 12), ~20 min;
+                                                       # what it measures: benchmarks/room.py
 
 What it does (issue 2, "Benchmark"):
 1. starts a Pi-like container (scripts/build-base-image.sh, systemd as PID 1 with the flags of
@@ -65,6 +67,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
+import room
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from workshop_set import CACHE, REPO, SERVING_PROJECTS, TARGETS, fetch
 
@@ -203,7 +206,7 @@ def provision(work: Path, wheels: Path, roles: dict[str, bool]) -> None:
     log(" ".join(line.strip() for line in recap))
 
 
-def start_static(staging: Path) -> None:
+def start_static(staging: Path, worker_connections: int = 1024) -> None:
     """The ceiling: a second nginx, Debian defaults, the same files, a static index."""
     if dexec("command -v nginx", check=False).returncode != 0:
         log("nginx is not in the box (no nginx_cache role yet): installing it for the ceiling")
@@ -213,7 +216,7 @@ def start_static(staging: Path) -> None:
 worker_processes auto;
 pid /run/bench-static-nginx.pid;
 error_log /var/log/bench-static-error.log;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
@@ -418,7 +421,13 @@ def main() -> int:
     parser.add_argument("--sizes", help="package-dir sizes for the latency curve, comma-separated")
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept box (no provisioning)")
+    parser.add_argument("--room", action="store_true",
+                        help="the room under load instead (issue 12; benchmarks/room.py)")
+    parser.add_argument("--clients", type=int, default=40, help="room: clients at once")
+    parser.add_argument("--room-rounds", type=int, default=2, help="room: interleaved rounds")
     opts = parser.parse_args()
+    if opts.room:
+        return room_main(opts)
     rounds = opts.rounds or (3 if opts.quick else 5)
     install_rounds = opts.install_rounds if opts.install_rounds is not None else \
         (2 if opts.quick else 4)
@@ -536,6 +545,51 @@ def main() -> int:
            rounds, install_rounds, seconds, time.monotonic() - started, missing_roles)
     bad = [s for s in present if figures[s].failures]
     return 1 if bad or missing_roles else 0
+
+
+def room_main(opts: argparse.Namespace) -> int:
+    """The room mode: the box and a static nginx with Debian's settings, each with a room of
+    clients installing at once, calm and with a misbehaving attendee (benchmarks/room.py)."""
+    wheels = fetch(CACHE / "bench-wheels", SERVING_PROJECTS, [TARGETS[0]])
+    image = run([str(REPO / "scripts" / "build-base-image.sh")], timeout=900).stdout.strip()
+    uv = shutil.which("uv") or str(REPO / ".venv" / "bin" / "uv")
+    labels = {"box": "box", "static": "static nginx (Debian)"}
+    crowd = room.Room(image, NETWORK, uv)
+    runs: list[room.RoomRun] = []
+    with tempfile.TemporaryDirectory(prefix="piab-bench-room-") as tmp:
+        work = Path(tmp)
+        (work / "staging" / "packages").mkdir(parents=True)
+        for wheel in wheels.glob("*.whl"):
+            shutil.copy2(wheel, work / "staging" / "packages" / wheel.name)
+        try:
+            if opts.reuse and run(["docker", "container", "inspect", BOX],
+                                  check=False).returncode == 0:
+                log(f"reusing {BOX}")
+            else:
+                log(f"starting {BOX} from {image}")
+                start_box(image)
+                provision(work, wheels, roles_present())
+            # Debian's nginx.conf: 768 connections per worker.
+            start_static(work / "staging", worker_connections=768)
+            log(f"starting {opts.clients} clients and the attacker")
+            crowd.start(opts.clients, "piab-bench-room")
+            for rnd in range(opts.room_rounds):
+                for server in labels:
+                    for variant in room.VARIANTS:
+                        result = room.room_run(
+                            crowd, server, PORTS[server], SERVING_PROJECTS, variant, dexec,
+                            lambda server=server: server_pids()[server])
+                        runs.append(result)
+                        log(f"round {rnd + 1} {server} {variant}: median "
+                            f"{result.median():.1f} s, {len(result.failures)} failed"
+                            + (f", {result.attack}" if result.attack else ""))
+        finally:
+            crowd.remove()
+            if not opts.keep:
+                run(["docker", "rm", "-f", BOX], check=False)
+                run(["docker", "network", "rm", NETWORK], check=False)
+    met = room.report(runs, opts.clients, SERVING_PROJECTS, opts.room_rounds, labels)
+    return 0 if met else 1
 
 
 def report(figures: dict[str, Figures], present: list[str],

@@ -5,10 +5,13 @@ the scenario's Docker network, the way an attendee's laptop reaches the box over
 knows the box only by its network name and has no internet index configured.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +50,29 @@ class Client:
         """The same client on another network (another box's Wi-Fi)."""
         return Client(self.mounts, network)
 
-    def run(self, script: str, timeout: int = 600) -> ClientResult:
-        command = ["docker", "run", "--rm", "--network", self.network]
+    def _command(self, script: str, *docker_args: str) -> list[str]:
+        command = ["docker", "run", "--rm", "--network", self.network, *docker_args]
         for source, target in self.mounts.items():
             command += ["-v", f"{source}:{target}:ro"]
-        command += [CLIENT_IMAGE, "bash", "-euo", "pipefail", "-c", script]
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return [*command, CLIENT_IMAGE, "bash", "-euo", "pipefail", "-c", script]
+
+    def run(self, script: str, timeout: int = 600) -> ClientResult:
+        completed = subprocess.run(self._command(script), capture_output=True, text=True,
+                                   timeout=timeout)
         return ClientResult(completed.returncode, completed.stdout, completed.stderr)
+
+    @contextlib.contextmanager
+    def running(self, script: str) -> Iterator[subprocess.Popen]:
+        """A client that keeps running while the test does something else (e.g. one that
+        misbehaves while others install); removed, whatever state it is in, at the end."""
+        name = f"piab-client-{uuid.uuid4().hex[:12]}"
+        process = subprocess.Popen(self._command(script, "--name", name),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            yield process
+        finally:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+            process.communicate(timeout=60)
 
 
 @pytest.fixture(scope="session")

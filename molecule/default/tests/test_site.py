@@ -6,6 +6,7 @@ pypiserver holds, in one client resolve, and the site-wide check of every role's
 anything changes.
 """
 
+import base64
 import json
 import os
 import re
@@ -158,22 +159,56 @@ def test_status_prints_a_summary_per_box_and_a_fleet_table(status_run):
     assert row.split()[:3] == [BOX_HOST, "3/4", "pypi-in-a-box,"], row
 
 
+def run_site(*args: str, **extra_vars) -> tuple[int, str]:
+    """`ansible-playbook site.yml` on the provisioned box again: its status and output."""
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT_DIR / "collections"),
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    result = subprocess.run(
+        ["ansible-playbook", "site.yml", "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args,
+         "-e", json.dumps(extra_vars)],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
 def test_bad_input_anywhere_fails_before_anything_changes(box):
     """A mistake in the last role's settings must stop the run before the first role acts."""
     box.run_expect([0], "touch /tmp/before-bad-run")
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     # A changed box name would rewrite dnsmasq's and nginx's configs if any role got to run.
-    bad_settings = {"dnsmasq_box_name": "renamed.internal", "pypi_mirror_concurrency": 0}
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT_DIR / "collections")}
-    result = subprocess.run(
-        ["ansible-playbook", "site.yml", "-i", inventory, "-e", json.dumps(bad_settings)],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    returncode, output = run_site(dnsmasq_box_name="renamed.internal", pypi_mirror_concurrency=0)
+    assert returncode != 0, output
     assert "pypi_mirror_concurrency 1-64" in output, output[-3000:]
     changed = box.run(
         "find /etc /srv/pypi /var/www -xdev -newer /tmp/before-bad-run -type f -print"
     ).stdout.split()
     assert changed == [], f"the failed run changed files: {changed}"
     assert "renamed.internal" not in box.file("/etc/nginx/conf.d/pypi-in-a-box.conf").content_string
+
+
+# A project of the upstream the mirror does not hold yet.
+NEW_PROJECT = "pygments"
+
+
+def test_a_mirror_past_its_bound_fails_before_anything_is_downloaded(box):
+    returncode, output = run_site("--tags", "pypi_mirror", pypi_mirror_max_size=100_000,
+                                  pypi_mirror_packages=["jinja2", "click", NEW_PROJECT])
+    assert returncode != 0, output[-3000:]
+    assert "more than pypi_mirror_max_size" in output, output[-3000:]
+    assert not box.file(f"/srv/pypi/mirror/files/{NEW_PROJECT}").exists
+
+
+def test_a_verbose_run_prints_no_secret_and_the_engine_writes_as_the_mirrors_user(box):
+    """The whole site at -vvv, mirroring one more project: no password, hash or passphrase in
+    what it prints; the new project's files are the engine's own, written as pypi-mirror."""
+    returncode, output = run_site("-vvv", pypi_mirror_packages=["jinja2", "click", NEW_PROJECT])
+    assert returncode == 0, output[-3000:]
+    htpasswd = box.file("/etc/pypiserver/htpasswd").content_string
+    secrets = ["workshop-passphrase", "organizer-secret",
+               base64.b64encode(htpasswd.encode()).decode(),
+               *(line.split(":", 1)[1] for line in htpasswd.splitlines() if ":" in line)]
+    for secret in secrets:
+        assert secret not in output, f"{secret[:12]}... is in the -vvv output"
+    owners = box.check_output(f"find /srv/pypi/mirror/files/{NEW_PROJECT} -type f -printf '%u\\n'")
+    assert owners and set(owners.split()) == {"pypi-mirror"}, owners
+    assert box.check_output("find /srv/pypi/mirror ! -user pypi-mirror | head -5") == ""
+    assert box.run("runuser -u pypi-mirror -- touch /srv/pypi/packages/probe").rc != 0

@@ -71,6 +71,16 @@ def test_every_box_holds_the_controllers_mirror_exactly(name):
         f"find {MIRROR}/files -type f -links 1 | wc -l") == "0"
 
 
+@pytest.mark.parametrize("name", sorted(BOXES))
+def test_the_mirror_arrives_and_is_published_by_its_own_user(name):
+    """rsync and the publishing ran as pypi-mirror: what they wrote is its own, and it can
+    write nothing but the mirror."""
+    box = host(name)
+    assert box.check_output(f"find {MIRROR} ! -user pypi-mirror | head -5") == ""
+    assert box.check_output(f"find {MIRROR}/.incoming/files -type f | wc -l") != "0"
+    assert box.run("runuser -u pypi-mirror -- touch /srv/pypi/packages/probe").rc != 0
+
+
 def test_the_software_cache_was_filled_once():
     manifests = list((STATE_DIR / "software").glob("*/debs/manifest.json"))
     assert len(manifests) == 1, manifests

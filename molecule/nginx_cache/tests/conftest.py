@@ -6,11 +6,15 @@ own container, no proxy); installs run with real pip and uv in the `client` fixt
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -111,3 +115,47 @@ def wheel_file() -> Path:
     path = WHEELS / "requests-2.32.3-py3-none-any.whl"
     assert path.is_file(), "run scripts/fetch-wheels.sh first"
     return path
+
+
+def build_wheel(directory: Path, name: str, version: str, padding: int = 0) -> Path:
+    """A minimal valid pure-Python wheel: one module, METADATA, WHEEL and a hashed RECORD;
+    `padding` random bytes in a data file make it as large as a real compiled wheel."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        **({f"{module}/padding.bin": os.urandom(padding)} if padding else {}),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            "Summary: Upload probe of the PyPI in a box tests\n"
+        ).encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: piab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = directory / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def twine(base: str, wheel: Path, password: str) -> subprocess.CompletedProcess:
+    executable = Path(sys.executable).with_name("twine")
+    command = [str(executable) if executable.exists() else shutil.which("twine") or "twine"]
+    command += [
+        "upload", "--non-interactive", "--disable-progress-bar",
+        "--repository-url", f"{base}/", "-u", UPLOAD_USER, "-p", password, str(wheel),
+    ]
+    # No keyring prompts or lookups: the credentials are on the command line.
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment)

@@ -120,7 +120,7 @@ def test_the_index_is_owned_by_its_user_and_only_readable_by_nginx(box):
 @pytest.mark.parametrize("reconverged", [{"pypiserver_authenticate": ["update", "list"],
                                           "nginx_cache_listing_requires_auth": True}],
                          indirect=True)
-def test_with_listing_behind_a_password_the_static_pages_are_not_served(
+def test_with_listing_behind_a_password_nothing_private_is_public(
     reconverged, box, http, base
 ):
     # The static pages are still written, just never served.
@@ -135,3 +135,9 @@ def test_with_listing_behind_a_password_the_static_pages_are_not_served(
     assert "X-Cache-Status" in authenticated.headers  # pypiserver's page (never cached: BYPASS)
     # The mirror's pages are not pypiserver's to close.
     assert http.get(f"{base}/simple/idna/").status_code == 200
+    # Nor does the landing page name pypiserver's projects or versions; the mirror's it does.
+    landing = http.get(f"{base}/").text
+    for project in ("flask", "werkzeug", "blinker", "itsdangerous"):
+        assert f"/simple/{project}/" not in landing, project
+    assert "3.0.3" not in landing  # flask's version
+    assert 'href="/simple/idna/"' in landing

@@ -1,0 +1,436 @@
+"""The room mode of benchmarks/serving.py (issue 12): a room of laptops installing at once from
+one box while one attendee misbehaves.
+
+Each attendee is a container of its own on the box's network (its own address, as a laptop on
+the Wi-Fi has), doing a cold `pip install` or `uv pip install` (every other one) of the
+workshop set into a fresh virtualenv, all started together; the install time of each is timed
+from the start. The misbehaving attendee is two more containers, each held to ATTACKER_CPUS of
+this machine's CPUs: one holds HALF_OPEN connections whose request header never ends (a header
+line every 5 s; a connection the server drops is opened again), the other floods index pages
+with random query strings (known projects, unknown ones, /simple/) and anonymous 100 MB uploads
+to `/`. The same room runs without them ("calm"), and with the flooder's container only burning
+its CPU share ("control"): on a real Wi-Fi the attacker's laptop has CPUs of its own, here the
+box, the clients and the attacker share this machine's, so attacked / control is what the
+attack costs the room through the server, attacked / calm what the issue asks. All of it
+against the box and against a plain static nginx with Debian's default settings serving the
+same files.
+
+What the server keeps on disk for requests is read from the host, which sees every process:
+nginx deletes its temporary files as it creates them (so `du` never shows them), and so do
+pypiserver's servers; the largest total of such files held open at once is reported, with the
+growth of the package directory, nginx's temporary directory and the logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HALF_OPEN = 500
+ATTACKER_CPUS = "0.25"
+UPLOAD_BYTES = 100 * 2**20
+FLOOD_GETTERS = 6
+FLOOD_UPLOADERS = 2
+# Issue 12: the room's median install time with the attacker within this of the calm room's.
+GOAL_RATIO = 1.3
+# One install may not take longer than this (a bound on every wait of the benchmark).
+INSTALL_LIMIT = 900
+# Where the box and the static nginx keep what they hold on disk for a request.
+TEMP_PREFIXES = ("/var/lib/nginx/", "/tmp/", "/var/tmp/")
+GROWTH_DIRS = {"packages": "/srv/pypi/packages", "nginx temp": "/var/lib/nginx",
+               "logs": "/var/log/nginx"}
+
+SLOWLORIS = r"""
+import json, os, select, socket, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+poller, held = select.poll(), {}
+opened = dropped = refused = 0
+samples, announced, next_beat = [], False, 0.0
+while not os.path.exists("/tmp/stop"):
+    while len(held) < count:
+        try:
+            sock = socket.create_connection((host, port), timeout=2)
+            sock.sendall(b"GET /simple/ HTTP/1.1\r\nHost: pi-box\r\n")
+        except OSError:
+            refused += 1
+            break
+        held[sock.fileno()] = sock
+        poller.register(sock, select.POLLIN)
+        opened += 1
+    if not announced and len(held) >= count:
+        print("holding", len(held), flush=True)
+        announced = True
+    # Readable: the server answered (408) or closed it.
+    for fd, _ in poller.poll(0):
+        poller.unregister(fd)
+        held.pop(fd).close()
+        dropped += 1
+    if time.monotonic() >= next_beat:
+        for fd, sock in list(held.items()):
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                poller.unregister(fd)
+                held.pop(fd).close()
+                dropped += 1
+        next_beat = time.monotonic() + 5
+    samples.append(len(held))
+    time.sleep(0.2)
+samples.sort()
+print(json.dumps({"held": samples[len(samples) // 2] if samples else 0, "opened": opened,
+                  "dropped": dropped, "refused": refused}), flush=True)
+"""
+
+FLOOD = r"""
+import collections, http.client, json, os, random, socket, sys, threading, time, uuid
+host, projects = sys.argv[1], sys.argv[6].split(",")
+port, getters, uploaders, upload_bytes = map(int, sys.argv[2:6])
+lock, pages, uploads = threading.Lock(), collections.Counter(), collections.Counter()
+def tally(counter, key, amount=1):
+    with lock:
+        counter[key] += amount
+def stopped():
+    return os.path.exists("/tmp/stop")
+def get_pages():
+    conn = None
+    while not stopped():
+        pick = random.random()
+        path = (f"/simple/{random.choice(projects)}/" if pick < 0.5
+                else f"/simple/piab-{uuid.uuid4().hex[:10]}/" if pick < 0.8 else "/simple/")
+        try:
+            conn = conn or http.client.HTTPConnection(host, port, timeout=30)
+            conn.request("GET", f"{path}?{uuid.uuid4().hex}", headers={"Accept": random.choice(
+                ["application/vnd.pypi.simple.v1+json", "text/html"])})
+            response = conn.getresponse()
+            response.read()
+            tally(pages, str(response.status))
+            if response.will_close:
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException):
+            tally(pages, "error")
+            conn = None
+            time.sleep(0.01)
+def upload():
+    head = (f"POST / HTTP/1.1\r\nHost: pi-box\r\nContent-Type: multipart/form-data; boundary=b"
+            f"\r\nContent-Length: {upload_bytes}\r\n\r\n").encode()
+    chunk = bytes(1 << 16)
+    while not stopped():
+        sent = 0
+        try:
+            with socket.create_connection((host, port), timeout=30) as sock:
+                sock.sendall(head)
+                while sent < upload_bytes:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+                reply = sock.recv(64)
+                answer = reply.split()[1].decode() if reply.startswith(b"HTTP/") else "none"
+                tally(uploads, answer)
+        except OSError:
+            tally(uploads, "cut off")
+            time.sleep(0.01)
+        tally(uploads, "MB sent", sent / 2**20)
+started = time.monotonic()
+threads = [threading.Thread(target=get_pages) for _ in range(getters)]
+threads += [threading.Thread(target=upload) for _ in range(uploaders)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+seconds = time.monotonic() - started
+print(json.dumps({"pages": pages, "pages_per_s": sum(v for k, v in pages.items()) / seconds,
+                  "uploads": {k: round(v) for k, v in uploads.items()}}), flush=True)
+"""
+
+
+def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:4])}... exited {proc.returncode}: "
+                           f"{proc.stderr[-1500:]}")
+    return proc
+
+
+@dataclass
+class Room:
+    """The attendees' and the attacker's containers."""
+
+    image: str
+    network: str
+    uv: str
+    clients: list[str] = field(default_factory=list)
+    attackers: dict[str, str] = field(default_factory=dict)
+
+    def start(self, count: int, prefix: str) -> None:
+        self.clients = [f"{prefix}-{i:02d}" for i in range(count)]
+        self.attackers = {"slowloris": f"{prefix}-slowloris", "flooder": f"{prefix}-flooder"}
+        self.remove()
+        for name in self.clients:
+            docker("run", "-d", "--name", name, "--network", self.network,
+                   "-v", f"{self.uv}:/usr/local/bin/uv:ro", self.image, "sleep", "infinity")
+        for name in self.attackers.values():
+            docker("run", "-d", "--name", name, "--network", self.network,
+                   "--cpus", ATTACKER_CPUS, self.image, "sleep", "infinity")
+        # pip's virtualenvs are copied from one made here once (venv + ensurepip takes seconds).
+        for _, result in parallel([(name, "python3 -m venv /tmp/template")
+                                   for name in self.pip_clients()]):
+            if result.returncode != 0:
+                raise RuntimeError(f"venv in {result.args[0]}: {result.stderr[-500:]}")
+
+    def pip_clients(self) -> list[str]:
+        return self.clients[::2]
+
+    def remove(self) -> None:
+        names = [*self.clients, *self.attackers.values()]
+        if names:
+            docker("rm", "-f", *names, check=False)
+
+
+def parallel(commands: list[tuple[str, str]], timeout: float = INSTALL_LIMIT
+             ) -> list[tuple[float, subprocess.CompletedProcess]]:
+    """`docker exec` of each (container, script) at once; (seconds, result) of each."""
+    started = time.monotonic()
+    procs = [subprocess.Popen(["docker", "exec", name, "bash", "-euo", "pipefail", "-c", script],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, script in commands]
+    results = []
+    for (name, script), proc in zip(commands, procs):
+        try:
+            out, err = proc.communicate(timeout=max(1, timeout - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        results.append((time.monotonic() - started,
+                        subprocess.CompletedProcess([name, script], proc.returncode, out, err)))
+    return results
+
+
+def install_commands(room: Room, port: int, projects: list[str]) -> tuple[list, list]:
+    """(preparation, timed install) per client: a fresh virtualenv, then a cold install."""
+    index = f"http://pi-box:{port}/simple/"
+    prepare, install = [], []
+    for name in room.clients:
+        if name in room.pip_clients():
+            prepare.append((name, "rm -rf /tmp/v && cp -a /tmp/template /tmp/v"))
+            install.append((name, "/tmp/v/bin/python -m pip install -q --no-cache-dir "
+                                  "--no-compile --disable-pip-version-check --index-url "
+                                  f"{index} --trusted-host pi-box {' '.join(projects)}"))
+        else:
+            prepare.append((name, "rm -rf /tmp/v && uv venv -q --python /usr/bin/python3 /tmp/v"))
+            install.append((name, "UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never uv pip install -q "
+                                  f"--python /tmp/v/bin/python --index-url {index} "
+                                  f"{' '.join(projects)}"))
+    return prepare, install
+
+
+class DiskWatch:
+    """The largest total size of temporary files the server's processes hold open at once."""
+
+    def __init__(self, pids: Callable[[], list[int]]):
+        self.pids = pids
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _held(self) -> int:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(descriptor).startswith(TEMP_PREFIXES):
+                            total += descriptor.stat().st_size
+        return total
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.25):
+            self.peak = max(self.peak, self._held())
+
+    def __enter__(self) -> DiskWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+BURN = """
+import os
+while not os.path.exists("/tmp/stop"):
+    sum(range(10000))
+"""
+
+
+@contextlib.contextmanager
+def cpu_burner(room: Room) -> Iterator[dict]:
+    """The flooder's container busy with nothing but its CPU share (the control run)."""
+    name = room.attackers["flooder"]
+    docker("exec", name, "rm", "-f", "/tmp/stop")
+    proc = subprocess.Popen(["docker", "exec", "-i", name, "python3", "-"],
+                            stdin=subprocess.PIPE, text=True)
+    proc.stdin.write(BURN)
+    proc.stdin.close()
+    try:
+        yield {}
+    finally:
+        docker("exec", name, "touch", "/tmp/stop", check=False)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def attacker(room: Room, port: int, projects: list[str]) -> Iterator[dict]:
+    """The misbehaving attendee for the duration of the block; its figures in the dict."""
+    figures: dict = {}
+    for name in room.attackers.values():
+        docker("exec", name, "rm", "-f", "/tmp/stop")
+    slow = subprocess.Popen(
+        ["docker", "exec", "-i", room.attackers["slowloris"], "python3", "-", "pi-box",
+         str(port), str(HALF_OPEN)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slow.stdin.write(SLOWLORIS)
+    slow.stdin.close()
+    ready, _, _ = select.select([slow.stdout], [], [], 120)
+    figures["ready"] = slow.stdout.readline().strip() if ready else "not all held in 120 s"
+    flood = subprocess.Popen(
+        ["docker", "exec", "-i", room.attackers["flooder"], "python3", "-", "pi-box", str(port),
+         str(FLOOD_GETTERS), str(FLOOD_UPLOADERS), str(UPLOAD_BYTES), ",".join(projects)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    flood.stdin.write(FLOOD)
+    flood.stdin.close()
+    time.sleep(2)  # the flood is under way before the room starts
+    try:
+        yield figures
+    finally:
+        for name in room.attackers.values():
+            docker("exec", name, "touch", "/tmp/stop", check=False)
+        for key, proc in (("slowloris", slow), ("flooder", flood)):
+            try:
+                out, _ = proc.communicate(timeout=120)
+                figures[key] = json.loads(out.strip().splitlines()[-1])
+            except (subprocess.TimeoutExpired, ValueError, IndexError):
+                proc.kill()
+                figures[key] = {"error": (proc.stderr.read() if proc.stderr else "")[-300:]}
+
+
+VARIANTS = ("calm", "control", "attacked")
+
+
+@dataclass
+class RoomRun:
+    server: str
+    variant: str
+    times: list[float]
+    failures: list[str]
+    tools: list[str]
+    held_on_disk: int = 0
+    growth: dict[str, int] = field(default_factory=dict)
+    attack: dict = field(default_factory=dict)
+
+    def median(self, tool: str | None = None) -> float:
+        times = [t for t, k in zip(self.times, self.tools) if tool in (None, k)]
+        return statistics.median(times) if times else float("nan")
+
+
+def sizes(dexec: Callable) -> dict[str, int]:
+    script = "; ".join(f"du -sb {path} 2>/dev/null | cut -f1 | grep . || echo 0"
+                       for path in GROWTH_DIRS.values())
+    values = dexec(script, check=False).stdout.split()
+    return {key: int(value) for key, value in zip(GROWTH_DIRS, values)}
+
+
+def room_run(room: Room, server: str, port: int, projects: list[str], variant: str,
+             dexec: Callable, pids: Callable[[], list[int]]) -> RoomRun:
+    prepare, install = install_commands(room, port, projects)
+    for _, result in parallel(prepare):
+        if result.returncode != 0:
+            raise RuntimeError(f"preparing {result.args[0]}: {result.stderr[-500:]}")
+    before = sizes(dexec)
+    with contextlib.ExitStack() as stack:
+        attack = (stack.enter_context(attacker(room, port, projects)) if variant == "attacked"
+                  else stack.enter_context(cpu_burner(room)) if variant == "control" else {})
+        watch = stack.enter_context(DiskWatch(pids))
+        results = parallel(install)
+    growth = {key: value - before.get(key, 0) for key, value in sizes(dexec).items()}
+    tools = ["pip" if name in room.pip_clients() else "uv" for name in room.clients]
+    failures = [f"{result.args[0]}: {(result.stderr or result.stdout).strip()[-300:]}"
+                for _, result in results if result.returncode != 0]
+    return RoomRun(server, variant, [seconds for seconds, _ in results], failures, tools,
+                   watch.peak, growth, attack)
+
+
+def group_median(group: list[RoomRun], tool: str | None = None) -> float:
+    values = [run.median(tool) for run in group]
+    return statistics.median(values) if values else float("nan")
+
+
+def attack_figure(runs: list[RoomRun], who: str, key: str) -> float:
+    """The median over the attacked runs of one figure the attacker printed."""
+    return statistics.median([run.attack.get(who, {}).get(key, 0) for run in runs] or [0])
+
+
+def report(runs: list[RoomRun], clients: int, projects: list[str], rounds: int,
+           labels: dict[str, str]) -> bool:
+    """Prints the figures; True when the box meets every goal of issue 12."""
+    print()
+    print(f"Room benchmark (issue 12): {clients} clients at once, each a cold install of "
+          f"{' '.join(projects)} (pip and uv, every other client), {rounds} round(s), medians.")
+    print(f"Attacker: {HALF_OPEN} half-open connections, and {FLOOD_GETTERS} connections of "
+          f"random query strings with {FLOOD_UPLOADERS} loops of anonymous "
+          f"{UPLOAD_BYTES >> 20} MB uploads; {ATTACKER_CPUS} CPU each. Control: the room while "
+          "the flooder's container only burns its CPU share.")
+    head = (f"{'server':<24}{'calm s':>8}{'control s':>11}{'attacked s':>12}"
+            f"{'att/calm':>10}{'att/ctrl':>10}{'pip/uv att/calm':>17}{'failed':>8}"
+            f"{'half-open':>11}{'flood req/s':>13}{'on disk MB':>12}")
+    print(head)
+    print("-" * len(head))
+    met = True
+    for server in dict.fromkeys(run.server for run in runs):
+        group = {v: [run for run in runs if run.server == server and run.variant == v]
+                 for v in VARIANTS}
+        hit = group["attacked"]
+        ratio = group_median(hit) / group_median(group["calm"])
+        per_tool = "/".join(f"{group_median(hit, tool) / group_median(group['calm'], tool):.2f}"
+                            for tool in ("pip", "uv"))
+        failed = sum(len(run.failures) for run in runs if run.server == server)
+        on_disk = max((run.held_on_disk for run in hit), default=0) / 2**20
+        print(f"{labels[server]:<24}"
+              + "".join(f"{group_median(group[v]):>{w}.1f}"
+                        for v, w in zip(VARIANTS, (8, 11, 12)))
+              + f"{ratio:>10.2f}{group_median(hit) / group_median(group['control']):>10.2f}"
+              f"{per_tool:>17}{failed:>8}"
+              f"{attack_figure(hit, 'slowloris', 'held'):>11.0f}"
+              f"{attack_figure(hit, 'flooder', 'pages_per_s'):>13.0f}{on_disk:>12.1f}")
+        for run in hit:
+            flood = run.attack.get("flooder", {})
+            print(f"  attacked: pages {flood.get('pages', {})}; uploads {flood.get('uploads', {})}"
+                  f"; half-open {run.attack.get('slowloris', {})}; growth {run.growth}")
+        for run in (run for run in runs if run.server == server):
+            for failure in run.failures[:5]:
+                print(f"  {run.variant} failure: {failure}")
+        if server == "box":
+            grew = max((run.growth.get("packages", 0) + run.growth.get("nginx temp", 0)
+                        for run in hit), default=0)
+            goals = {"every install succeeds": failed == 0,
+                     f"attacked median within {GOAL_RATIO}x of calm": ratio <= GOAL_RATIO,
+                     "no request body kept on disk, no growth": on_disk == 0 and grew <= 0}
+            met = all(goals.values())
+            print("  goals: " + "; ".join(f"{goal}: {'MET' if ok else 'NOT MET'}"
+                                          for goal, ok in goals.items()))
+    print("att/calm, att/ctrl = attacked median install time over the calm and control ones "
+          "(pip/uv: per tool); half-open = connections the attacker held (median); on disk = "
+          "the most bytes of temporary files the server held open at once during the attack; "
+          "growth in bytes of the package directory, nginx's temporary directory and its logs.")
+    return met
