@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import distributions, hostapd, leases
+from . import distributions, hostapd, leases, on_demand
 
 
 def disk_usage(path: Path) -> dict:
@@ -51,11 +51,12 @@ def dhcp_leases(lease_file: Path, now: float) -> dict:
 
 
 def gather(mirror_dir: Path, packages_dir: Path, hostapd_config: Path, lease_file: Path,
-           now: float) -> dict:
+           now: float, proxy_cache_dir: Path, proxy_miss_log: Path) -> dict:
     """Everything but the services, in the shape the box_status module returns."""
     return {
         "mirror": distributions.mirror_inventory(mirror_dir),
         "private": distributions.packages_inventory(packages_dir),
+        "on_demand": on_demand.inventory(proxy_cache_dir, proxy_miss_log),
         "disk": disk_usage(mirror_dir),
         "access_point": access_point(hostapd_config),
         "dhcp": dhcp_leases(lease_file, now),
