@@ -47,6 +47,7 @@ class Upstream:
         rate: float | None = None,
         chunk: int = 16 * 1024,
         port: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
         self.content: dict[str, bytes] = {}
         self.announced: dict[str, bytes] = {}  # what the index describes (hash, size)
@@ -60,6 +61,7 @@ class Upstream:
         self.json_api = json_api
         self.metadata = metadata
         self.no_metadata_projects = {canonicalize_name(p) for p in no_metadata_projects}
+        self.host = host  # another address serves a container network (serve_upstream.py)
         self.port = port  # 0: any free port
         self.rate = rate  # bytes per second per response, None = as fast as possible
         self.chunk = chunk
@@ -76,7 +78,7 @@ class Upstream:
     # -- control ----------------------------------------------------------------------------
     def __enter__(self) -> Upstream:
         handler = type("Handler", (_Handler,), {"upstream": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
