@@ -1,0 +1,150 @@
+"""Fixtures for the proxy scenario: the box seen from the controller, the upstream and its log.
+
+The upstream (tests/support/serve_upstream.py in the container upstream-proxy) writes one JSON
+line per request it received: what reached it is read from there, never inferred from the box.
+Header-level checks use `requests` from the controller against the box's address; installs run
+with real pip and uv in the `client` fixture's containers, which reach the upstream only
+through the box.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+SCENARIO_DIR = Path(__file__).resolve().parents[1]
+BOX_NAME = "box-proxy"
+UPSTREAM_NAME = "upstream-proxy"
+CLIENT_NETWORK = "piab-proxy"
+UPLINK_NETWORK = "piab-proxy-uplink"
+UPSTREAM_LOG = "/var/log/piab-upstream.jsonl"
+JSON = "application/vnd.pypi.simple.v1+json"
+PIP = "pip --disable-pip-version-check --no-cache-dir"
+INDEX = "--index-url http://pi-box/simple/ --trusted-host pi-box"
+UV = "UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 uv"
+# An offline miss is bounded by the resolver's and the connect timeout (3 s each by default).
+OFFLINE_BOUND = 10
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check,
+                          timeout=timeout)
+
+
+class UpstreamServer:
+    """The upstream container: its access log, and stopping and starting its server."""
+
+    def records(self) -> list[dict]:
+        out = docker("exec", UPSTREAM_NAME, "cat", UPSTREAM_LOG).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def mark(self) -> int:
+        return len(self.settled())
+
+    def settled(self) -> list[dict]:
+        """The log once its writer has caught up (it appends every 0.1 s)."""
+        records = self.records()
+        for _ in range(20):
+            time.sleep(0.3)
+            again = self.records()
+            if len(again) == len(records):
+                return again
+            records = again
+        return records
+
+    def since(self, mark: int) -> list[dict]:
+        return self.settled()[mark:]
+
+    def stop(self) -> None:
+        docker("exec", UPSTREAM_NAME, "systemctl", "stop", "piab-upstream")
+
+    def start(self) -> None:
+        docker("exec", UPSTREAM_NAME, "systemctl", "start", "piab-upstream")
+        deadline = time.monotonic() + 60
+        while docker("exec", UPSTREAM_NAME, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000",
+                     check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the upstream did not come back"
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def upstream() -> UpstreamServer:
+    return UpstreamServer()
+
+
+@pytest.fixture(scope="session")
+def box_ip() -> str:
+    template = f'{{{{ (index .NetworkSettings.Networks "{CLIENT_NETWORK}").IPAddress }}}}'
+    address = docker("inspect", "-f", template, BOX_NAME).stdout.strip()
+    assert address, f"{BOX_NAME} has no address on {CLIENT_NETWORK}"
+    return address
+
+
+@pytest.fixture(scope="session")
+def base(box_ip) -> str:
+    return f"http://{box_ip}"
+
+
+@pytest.fixture(scope="session")
+def http() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # our own container: never through a proxy from the environment
+    return session
+
+
+def ansible_playbook(playbook: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """ansible-playbook against the box over the docker connection, as molecule runs it."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"boxes": {"hosts": {BOX_NAME: {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }}}}))
+    environment = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT_DIR / "collections"),
+        MOLECULE_PROJECT_DIRECTORY=str(PROJECT_DIR),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",  # molecule exports it for its own runs; these are parsed
+    )
+    command = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory),
+               str(playbook), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900,
+                          env=environment, cwd=PROJECT_DIR)
+
+
+@pytest.fixture
+def apply_role(tmp_path):
+    """apply_role(role, **extra_vars): the role again, with the scenario's settings."""
+
+    def apply(role: str, **extra_vars) -> subprocess.CompletedProcess:
+        result = ansible_playbook(SCENARIO_DIR / "apply_role.yml", tmp_path, "-e",
+                                  json.dumps({"role_under_test": role, **extra_vars}))
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        return result
+
+    return apply
+
+
+@pytest.fixture
+def status_report(tmp_path):
+    """The output of `ansible-playbook status.yml` for the box."""
+
+    def run() -> str:
+        result = ansible_playbook(PROJECT_DIR / "status.yml", tmp_path)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        return result.stdout
+
+    return run
+
+
+def refresh_report(box) -> None:
+    """Run what the timer runs every minute, now."""
+    box.run_expect([0], "systemctl start pypi-in-a-box-proxy.service")
