@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
@@ -32,6 +33,12 @@ INDEX = "--index-url http://pi-box/simple/ --trusted-host pi-box"
 UV = "UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 uv"
 # An offline miss is bounded by the resolver's and the connect timeout (3 s each by default).
 OFFLINE_BOUND = 10
+# The scenario's settings (converge.yml and apply_role.yml read the same file).
+SETTINGS = yaml.safe_load((SCENARIO_DIR / "vars" / "scenario.yml").read_text())
+CACHE = SETTINGS["nginx_cache_proxy_dir"]
+# The nginx_cache tasks a change of the on-demand cache's settings needs (README: role tags).
+PROXY_TAGS = "nginx_cache_validate,nginx_cache_proxy,nginx_cache_site,nginx_cache_landing," \
+             "nginx_cache_service"
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -106,6 +113,8 @@ def ansible_playbook(playbook: Path, tmp_path: Path, *args: str) -> subprocess.C
     inventory.write_text(json.dumps({"boxes": {"hosts": {BOX_NAME: {
         "ansible_connection": "community.docker.docker",
         "ansible_python_interpreter": "/usr/bin/python3",
+        # What status.yml reads from the inventory, as the site play's users set it.
+        "nginx_cache_proxy_dir": CACHE,
     }}}}))
     environment = dict(
         os.environ,
@@ -122,11 +131,13 @@ def ansible_playbook(playbook: Path, tmp_path: Path, *args: str) -> subprocess.C
 
 @pytest.fixture
 def apply_role(tmp_path):
-    """apply_role(role, **extra_vars): the role again, with the scenario's settings."""
+    """apply_role(role, tags=None, **extra_vars): the role again (only those of its tags if
+    given), with the scenario's settings."""
 
-    def apply(role: str, **extra_vars) -> subprocess.CompletedProcess:
+    def apply(role: str, tags: str | None = None, **extra_vars) -> subprocess.CompletedProcess:
         result = ansible_playbook(SCENARIO_DIR / "apply_role.yml", tmp_path, "-e",
-                                  json.dumps({"role_under_test": role, **extra_vars}))
+                                  json.dumps({"role_under_test": role, **extra_vars}),
+                                  *(["--tags", tags] if tags else []))
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         return result
 

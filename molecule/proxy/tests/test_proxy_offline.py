@@ -26,7 +26,7 @@ from conftest import (
 PAGE_VALID = 5  # nginx_cache_proxy_page_valid in vars/scenario.yml
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def upstream_stopped(upstream):
     upstream.stop()
     # Every page fetched before is past its validity now: what follows is served stale.
