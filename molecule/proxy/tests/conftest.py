@@ -2,8 +2,8 @@
 
 The upstream (tests/support/serve_upstream.py in the container upstream-proxy) writes one JSON
 line per request it received: what reached it is read from there, never inferred from the box.
-Header-level checks use `requests` from the controller against the box's address; installs run
-with real pip and uv in the `client` fixture's containers, which reach the upstream only
+Header-level checks use `http` and `base` (molecule/conftest.py) from the controller; installs
+run with real pip and uv in the `client` fixture's containers, which reach the upstream only
 through the box.
 """
 
@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 BOX_NAME = "box-proxy"
 UPSTREAM_NAME = "upstream-proxy"
-CLIENT_NETWORK = "piab-proxy"
 UPLINK_NETWORK = "piab-proxy-uplink"
 UPSTREAM_LOG = "/var/log/piab-upstream.jsonl"
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -85,26 +83,6 @@ class UpstreamServer:
 @pytest.fixture(scope="session")
 def upstream() -> UpstreamServer:
     return UpstreamServer()
-
-
-@pytest.fixture(scope="session")
-def box_ip() -> str:
-    template = f'{{{{ (index .NetworkSettings.Networks "{CLIENT_NETWORK}").IPAddress }}}}'
-    address = docker("inspect", "-f", template, BOX_NAME).stdout.strip()
-    assert address, f"{BOX_NAME} has no address on {CLIENT_NETWORK}"
-    return address
-
-
-@pytest.fixture(scope="session")
-def base(box_ip) -> str:
-    return f"http://{box_ip}"
-
-
-@pytest.fixture(scope="session")
-def http() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # our own container: never through a proxy from the environment
-    return session
 
 
 def ansible_playbook(playbook: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
