@@ -137,3 +137,20 @@ def status_report(tmp_path):
 def refresh_report(box) -> None:
     """Run what the timer runs every minute, now."""
     box.run_expect([0], "systemctl start pypi-in-a-box-proxy.service")
+
+
+MIB = 1024 * 1024
+
+
+def cache_bytes(box) -> int:
+    """What nginx counts against max_size: the cache files' allocated blocks."""
+    out = box.check_output(f"find {CACHE} -type f -printf '%b\\n'")
+    return sum(int(n) for n in out.split()) * 512
+
+
+def wait_for(condition, seconds: float, what) -> None:
+    """Poll condition() every second until it holds; fail with what() after seconds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what()
+        time.sleep(1)

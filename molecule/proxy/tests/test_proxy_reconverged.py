@@ -1,56 +1,13 @@
-"""The cache's caps, an allow-list, the mirror taking in what was fetched on demand, and the
-switch that keeps a box strictly offline. In this order, last in the scenario: each test leaves
-the box as the next one expects.
+"""The role again with other settings: an allow-list and a size cap, the mirror taking in what
+was fetched on demand, and the switch that keeps a box strictly offline. In this order, last
+in the scenario: each test leaves the box as the next one expects.
 """
 
 from __future__ import annotations
 
 import re
-import time
 
-from conftest import CACHE, JSON, PROXY_TAGS, refresh_report
-
-DISK = "/srv/proxy-disk"  # the cache's small disk (prepare.yml), min_free 8m (scenario.yml)
-MIB = 1024 * 1024
-
-
-def cache_bytes(box) -> int:
-    """What nginx counts against max_size: the cache files' allocated blocks."""
-    out = box.check_output(f"find {CACHE} -type f -printf '%b\\n'")
-    return sum(int(n) for n in out.split()) * 512
-
-
-def free_bytes(box) -> int:
-    available, block = box.check_output(f"stat -f -c '%a %S' {DISK}").split()
-    return int(available) * int(block)
-
-
-def wait_for(condition, seconds: float, what) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what()
-        time.sleep(1)
-
-
-def test_the_cache_makes_room_when_the_disk_fills_up(box, http, base):
-    held = cache_bytes(box)
-    assert held > 2 * MIB  # what the earlier tests fetched
-    # The mirror and uploads grow by 6 MiB: less than min_free is left, so the cache gives way.
-    box.run_expect([0], f"fallocate -l 14M {DISK}/mirror-and-uploads")
-    try:
-        assert free_bytes(box) < 8 * MIB
-        # nginx's cache manager looks at least every 10 s, but knows the entries already on disk
-        # only once its loader has read them, a minute after nginx starts (the offline tests
-        # restarted it).
-        wait_for(lambda: free_bytes(box) >= 8 * MIB, 90,
-                 lambda: f"only {free_bytes(box)} bytes free, below the 8m the cache must leave")
-        assert cache_bytes(box) < held
-        # Evicted is only gone from the box: asked again, it is fetched again.
-        wheel = http.get(f"{base}/proxy/root/files/pygments-2.19.1-py3-none-any.whl")
-        assert wheel.status_code == 200 and len(wheel.content) > 1_000_000
-    finally:
-        box.run_expect([0], f"rm {DISK}/mirror-and-uploads && "
-                            f"fallocate -l 8M {DISK}/mirror-and-uploads")
+from conftest import JSON, MIB, PROXY_TAGS, cache_bytes, refresh_report, wait_for
 
 
 def test_an_allow_list_keeps_other_names_off_the_upstream(apply_role, http, base, box,
