@@ -3,8 +3,8 @@ each laptop going to the upstream itself, over the same weak link (issue 11).
 
 Usage, from a checkout after `make venv`, with Docker (needs PyPI once, for the wheels):
 
-    .venv/bin/python benchmarks/proxy_room.py --quick   # rooms of 10; ~15 minutes
-    .venv/bin/python benchmarks/proxy_room.py           # rooms of 10 and 30; ~30 minutes
+    .venv/bin/python benchmarks/proxy_room.py --quick   # rooms of 10; ~12 minutes
+    .venv/bin/python benchmarks/proxy_room.py           # rooms of 10 and 30; ~25 minutes
 
 What it does:
 1. fetches the set once (numpy, pandas, requests and their dependencies for CPython 3.11 on
@@ -24,7 +24,8 @@ What it does:
    real installers unpacking numpy at once would time this machine, not the link or the box.
    Each run has a fresh link with the same seed, so every run meets its resets at the same byte
    counts. Measured: the room's wall time (first start to last finish), the time of the last
-   byte the upstream sent, and the bytes that crossed the link towards the clients;
+   byte the upstream sent, and the bytes that crossed the link towards the clients; and the
+   same room again once everything is cached: what this machine takes to deliver it at all;
 4. the same with real installs, as a check: one `uv pip install` direct, then 10 at once
    through the box (fresh venvs, no cache), and 10 again once everything is cached, which is
    the floor this machine's CPU sets for 10 real installs;
@@ -289,6 +290,8 @@ def main() -> int:
         for n in rooms:
             empty_proxy_cache()
             room("through the box", n)
+            # The same room once everything is cached: what this machine takes to deliver it.
+            room("box, cached", n)
         # Real installs: one direct, a room through the box, the same room from the cache.
         room("direct", 1, "uv")
         empty_proxy_cache()
@@ -307,7 +310,8 @@ def main() -> int:
         if not opts.keep:
             cleanup()
     report(results, cpu, len(files), set_mb, opts)
-    return 0 if not any(r.failed for r in results) else 1
+    # A room without the box may fail on such a link: that is a finding, not an error here.
+    return 0 if not any(r.failed for r in results if r.label != "direct") else 1
 
 
 def report(results: list[Room], cpu: dict[str, list[float]], files: int, set_mb: float,
@@ -336,10 +340,13 @@ def report(results: list[Room], cpu: dict[str, list[float]], files: int, set_mb:
                   f"{r.last_byte / one.wall:.2f}x"
                   + (f"; without the box: {direct.wall / one.wall:.1f}x the time, "
                      f"{direct.link_bytes / one.link_bytes:.1f}x the bytes" if direct else ""))
-        floor = next((r for r in results if r.label == "box, cached" and r.tool == tool), None)
-        if tool == "uv" and floor:
-            print(f"  (10 real installs served from the cache alone take {floor.wall:.1f} s "
-                  f"here: {floor.wall / one.wall:.2f}x, this machine's CPU, not the link)")
+        for r in (r for r in results if r.label == "through the box" and r.tool == tool):
+            floor = next((f for f in results if f.label == "box, cached" and f.tool == tool
+                          and f.clients == r.clients), None)
+            if floor:
+                print(f"  (a room of {r.clients} served from the cache alone takes "
+                      f"{floor.wall:.1f} s here, {floor.wall / one.wall:.2f}x: what this "
+                      f"machine's 2 cores take to deliver it, not the link)")
     if all(cpu.values()):
         cached, static = (statistics.median(cpu[k]) for k in ("on-demand cache", "static mirror"))
         pairs = [a / b for a, b in zip(cpu["on-demand cache"], cpu["static mirror"]) if b]
