@@ -2,7 +2,8 @@
 
 `box` is the provisioned Pi-like container. `client` runs commands in a throwaway container on
 the scenario's Docker network, the way an attendee's laptop reaches the box over Wi-Fi: it
-knows the box only by its network name and has no internet index configured.
+knows the box only by its network name and has no internet index configured. `base` and `http`
+reach the box from the controller, for header-level checks.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 import testinfra
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -96,6 +98,29 @@ def client():
 @pytest.fixture(scope="session")
 def box_url():
     return BOX_URL
+
+
+@pytest.fixture(scope="session")
+def box_ip() -> str:
+    """The box's address on the scenario network, for checks from the controller."""
+    template = f'{{{{ (index .NetworkSettings.Networks "{NETWORK}").IPAddress }}}}'
+    address = subprocess.run(["docker", "inspect", "-f", template, BOX_NAME],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert address, f"{BOX_NAME} has no address on {NETWORK}"
+    return address
+
+
+@pytest.fixture(scope="session")
+def base(box_ip) -> str:
+    return f"http://{box_ip}"
+
+
+@pytest.fixture(scope="session")
+def http() -> requests.Session:
+    session = requests.Session()
+    # The box is our own container: never through a proxy from the environment.
+    session.trust_env = False
+    return session
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,10 @@ version_added: "0.1.0"
 description:
   - Reads, without changing anything, the state of the box's services (systemd), the access
     point's SSID, channel and country (hostapd.conf), the current DHCP leases (dnsmasq's lease
-    file), the projects, versions, files and bytes of the mirror and of pypiserver's private
-    packages, uv and the Python builds the mirror serves, and the size and free space of the
-    filesystem that holds the mirror.
+    file), the projects, versions, files and bytes of the mirror, of pypiserver's private
+    packages and of nginx's on-demand cache, the misses the room asked for in vain, uv and the
+    Python builds the mirror serves, and the size and free space of the filesystem that holds
+    the mirror.
   - The Wi-Fi passphrase and every other secret in hostapd.conf are never returned.
   - A missing file or directory (no mirror yet, no radio, no leases) is reported as absent, not
     as an error. Reading hostapd.conf needs root (the roles make it mode 0600), so run with
@@ -48,6 +49,18 @@ options:
     description: dnsmasq's lease file, where Debian's dnsmasq keeps it (the role leaves it there).
     type: path
     default: /var/lib/misc/dnsmasq.leases
+  proxy_cache_dir:
+    description:
+      - nginx's on-demand cache (the nginx_cache role's C(nginx_cache_proxy_dir)); readable by
+        root only, so run with C(become).
+    type: path
+    default: /var/cache/nginx/pypi-in-a-box-proxy
+  proxy_miss_log:
+    description:
+      - The log of requests for projects neither the mirror nor pypiserver holds (the
+        nginx_cache role's C(nginx_cache_proxy_miss_log)); rotated files are read too.
+    type: path
+    default: /var/log/nginx/pypi-in-a-box-misses.log
 attributes:
   check_mode:
     support: full
@@ -145,6 +158,28 @@ tools:
     python_versions: []
     bytes: 17059294
     problems: []
+on_demand:
+  description:
+    - What nginx fetched on demand from the upstream and still holds, in the shape of RV(mirror)
+      (a project counts once its page or any of its files is cached), plus C(misses) - the
+      projects whose latest request was not served and that the cache does not hold, each with
+      C(name), C(reason) (C(upstream unreachable), C(not found upstream), C(not on the
+      allow-list), C(on-demand fetching is off)...), C(requests) (failed requests) and C(last)
+      (time of the last, ISO 8601) - and C(miss_count).
+  returned: always
+  type: dict
+  sample:
+    path: /var/cache/nginx/pypi-in-a-box-proxy
+    exists: true
+    project_count: 1
+    file_count: 1
+    bytes: 135912
+    projects: [{name: jinja2, versions: ["3.1.6"], files: 1, bytes: 135912}]
+    misses:
+      - {name: reqeusts, reason: not found upstream, requests: 2,
+         last: "2026-05-04T10:12:03+02:00"}
+    miss_count: 1
+    miss_log: /var/log/nginx/pypi-in-a-box-misses.log
 disk:
   description:
     - The filesystem holding O(mirror_dir) (or its nearest existing parent) - C(total_bytes),
@@ -196,6 +231,9 @@ def main():
                           default=["hostapd", "dnsmasq", "nginx", "pypiserver"]),
             hostapd_config=dict(type="path", default="/etc/hostapd/hostapd.conf"),
             lease_file=dict(type="path", default="/var/lib/misc/dnsmasq.leases"),
+            proxy_cache_dir=dict(type="path", default="/var/cache/nginx/pypi-in-a-box-proxy"),
+            proxy_miss_log=dict(type="path",
+                                default="/var/log/nginx/pypi-in-a-box-misses.log"),
         ),
         supports_check_mode=True,
     )
@@ -209,6 +247,8 @@ def main():
             hostapd_config=Path(params["hostapd_config"]),
             lease_file=Path(params["lease_file"]),
             now=time.time(),
+            proxy_cache_dir=Path(params["proxy_cache_dir"]),
+            proxy_miss_log=Path(params["proxy_miss_log"]),
         )
     except PermissionError as exc:
         module.fail_json(msg=f"box_status: cannot read {exc.filename}: permission denied "

@@ -36,11 +36,15 @@ def box(tmp_path):
     (tmp_path / "leases").write_text(
         f"{now + 3600} 3c:22:fb:12:34:56 10.42.0.93 laptop-7 *\n"
         f"{now - 10} 00:11:22:33:44:55 10.42.0.95 gone *\n")
+    (tmp_path / "proxy").mkdir()
+    (tmp_path / "misses.log").write_text("2026-05-04T10:00:00+00:00 reqeusts 404 upstream\n")
     return {
         "mirror_dir": str(tmp_path / "mirror"),
         "packages_dir": str(tmp_path / "packages"),
         "hostapd_config": str(tmp_path / "hostapd.conf"),
         "lease_file": str(tmp_path / "leases"),
+        "proxy_cache_dir": str(tmp_path / "proxy"),
+        "proxy_miss_log": str(tmp_path / "misses.log"),
         "services": [],
     }
 
@@ -58,6 +62,10 @@ def test_reports_the_box_and_changes_nothing(box):
     assert result["dhcp"]["count"] == 1
     assert result["dhcp"]["leases"][0]["hostname"] == "laptop-7"
     assert result["disk"]["total_bytes"] >= result["disk"]["free_bytes"] > 0
+    assert result["on_demand"]["project_count"] == 0
+    assert result["on_demand"]["misses"] == [
+        {"name": "reqeusts", "reason": "not found upstream", "requests": 1,
+         "last": "2026-05-04T10:00:00+00:00"}]
     assert result["services"] == {}
 
 
@@ -65,7 +73,7 @@ def test_check_mode_reports_the_same(box):
     _, result = box_status(box)
     code, checked = box_status(box, "--check")
     assert code == 0 and checked["changed"] is False
-    for key in ("mirror", "private", "access_point", "dhcp"):
+    for key in ("mirror", "private", "access_point", "dhcp", "on_demand"):
         assert checked[key] == result[key]
 
 
@@ -75,6 +83,8 @@ def test_missing_sources_are_absent_not_errors(tmp_path):
         "packages_dir": str(tmp_path / "no-packages"),
         "hostapd_config": str(tmp_path / "no-hostapd.conf"),
         "lease_file": str(tmp_path / "no-leases"),
+        "proxy_cache_dir": str(tmp_path / "no-cache"),
+        "proxy_miss_log": str(tmp_path / "no-misses.log"),
         "services": [],
     })
     assert code == 0, result
@@ -82,5 +92,6 @@ def test_missing_sources_are_absent_not_errors(tmp_path):
     assert result["dhcp"] == {"file": str(tmp_path / "no-leases"), "exists": False, "count": 0,
                               "leases": []}
     assert result["mirror"]["exists"] is False and result["mirror"]["project_count"] == 0
+    assert result["on_demand"]["exists"] is False and result["on_demand"]["misses"] == []
     # The free space of the filesystem the mirror will be created on.
     assert result["disk"]["path"] == str(tmp_path)

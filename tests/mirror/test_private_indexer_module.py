@@ -73,3 +73,29 @@ def test_the_installed_modules_run_the_indexer(tmp_path):
     subprocess.run([sys.executable, "-I", str(command), "--packages", str(packages),
                     "--dest", str(index)], check=True, cwd=tmp_path)
     assert (index / "simple" / "index.json").is_file()
+
+
+PROXY_MODULES = yaml.safe_load((REPO / "roles/nginx_cache/vars/main.yml").read_text())[
+    "nginx_cache_proxy_modules"]
+
+
+def test_box_modules_install_as_their_own_package_and_run_the_proxy_command(tmp_path):
+    lib = tmp_path / "lib"
+    code, result = run_module("private_indexer", json.dumps(
+        {"dest": str(lib / "box"), "modules": PROXY_MODULES, "package": "box"}))
+    assert code == 0, result
+    assert sorted(result["written"]) == sorted(PROXY_MODULES)
+    for name in PROXY_MODULES:
+        assert (lib / "box" / name).read_bytes() == \
+            (REPO / "plugins/module_utils/box" / name).read_bytes(), name
+    command = lib / "pypi-in-a-box-proxy"
+    command.write_bytes((REPO / "roles/nginx_cache/files/pypi-in-a-box-proxy").read_bytes())
+    resolv_conf, out = tmp_path / "resolv.conf", tmp_path / "resolver.conf"
+    resolv_conf.write_text("nameserver 10.42.0.1\n")
+    subprocess.run([sys.executable, "-I", str(command), "resolver", "--out", str(out),
+                    "--resolv-conf", str(resolv_conf)], check=True, cwd=tmp_path)
+    assert out.read_text().startswith("resolver 10.42.0.1 ")
+    code, result = run_module("private_indexer", json.dumps(
+        {"dest": str(lib / "box"), "modules": ["private_index.py"], "package": "box"}))
+    assert code != 0
+    assert "private_index.py is not among the box modules" in result["msg"]

@@ -7,5 +7,7 @@ so it can be tested without Ansible:
 - ``hostapd``        the access point's settings from hostapd.conf (never its secrets);
 - ``leases``         dnsmasq's DHCP lease file;
 - ``systemd``        the state of units from ``systemctl show``;
+- ``on_demand``      what nginx fetched on demand and the misses it logged (with ``resolver``,
+                     the box-side command of the on-demand cache);
 - ``status``         everything above for one box, plus its free disk.
 """

@@ -21,7 +21,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from ..mirror.layout import Layout
 
 
 class Distribution(NamedTuple):
@@ -43,7 +42,9 @@ def parse_filename(filename: str) -> Distribution | None:
     return Distribution(str(name), version)
 
 
-class _Tally:
+class Tally:
+    """Versions, distribution count and bytes of one project."""
+
     def __init__(self) -> None:
         self.versions: set[Version] = set()
         self.files = 0
@@ -72,7 +73,8 @@ def _visible_files(folder: Path):
             yield name, size
 
 
-def _inventory(tallies: dict[str, _Tally], path: Path) -> dict:
+def summarize(tallies: dict[str, Tally], path: Path) -> dict:
+    """The inventory shape every reader returns: projects by name, with totals."""
     projects = [tallies[name].as_dict(name) for name in sorted(tallies)]
     return {
         "path": str(path),
@@ -86,16 +88,16 @@ def _inventory(tallies: dict[str, _Tally], path: Path) -> dict:
 
 def packages_inventory(packages_dir: Path) -> dict:
     """pypiserver's directory: files anywhere below it, each file's project from its name."""
-    tallies: dict[str, _Tally] = {}
+    tallies: dict[str, Tally] = {}
     for name, size in _visible_files(packages_dir):
         dist = parse_filename(name)
         if dist is None:
             continue
-        tally = tallies.setdefault(dist.project, _Tally())
+        tally = tallies.setdefault(dist.project, Tally())
         tally.versions.add(dist.version)
         tally.files += 1
         tally.bytes += size
-    return _inventory(tallies, packages_dir)
+    return summarize(tallies, packages_dir)
 
 
 def mirror_inventory(mirror_dir: Path) -> dict:
@@ -105,7 +107,11 @@ def mirror_inventory(mirror_dir: Path) -> dict:
     ``<file>.metadata`` sidecars included, so the total is what the pypi_mirror module calls
     ``mirror_size``.
     """
-    tallies: dict[str, _Tally] = {}
+    # Imported here, not at the top: the box's on-demand report (pypi-in-a-box-proxy) installs
+    # this module without the mirror package, and never takes a mirror's inventory.
+    from ..mirror.layout import Layout
+
+    tallies: dict[str, Tally] = {}
     files_dir = Layout(mirror_dir).files
     try:
         entries = [e for e in os.scandir(files_dir) if not e.name.startswith(".")]
@@ -114,11 +120,11 @@ def mirror_inventory(mirror_dir: Path) -> dict:
     for entry in entries:
         if not entry.is_dir(follow_symlinks=False):
             continue
-        tally = tallies.setdefault(canonicalize_name(entry.name), _Tally())
+        tally = tallies.setdefault(canonicalize_name(entry.name), Tally())
         for name, size in _visible_files(Path(entry.path)):
             tally.bytes += size
             dist = parse_filename(name)
             if dist is not None:
                 tally.versions.add(dist.version)
                 tally.files += 1
-    return _inventory(tallies, mirror_dir)
+    return summarize(tallies, mirror_dir)

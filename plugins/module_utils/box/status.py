@@ -13,7 +13,7 @@ from pathlib import Path
 from ..mirror import tool_records
 from ..mirror.errors import MirrorError
 from ..mirror.layout import PYTHON, UV, Layout
-from . import distributions, hostapd, leases
+from . import distributions, hostapd, leases, on_demand
 
 
 def disk_usage(path: Path) -> dict:
@@ -86,12 +86,13 @@ def tools_inventory(mirror_dir: Path) -> dict:
 
 
 def gather(mirror_dir: Path, packages_dir: Path, hostapd_config: Path, lease_file: Path,
-           now: float) -> dict:
+           now: float, proxy_cache_dir: Path, proxy_miss_log: Path) -> dict:
     """Everything but the services, in the shape the box_status module returns."""
     return {
         "mirror": distributions.mirror_inventory(mirror_dir),
         "tools": tools_inventory(mirror_dir),
         "private": distributions.packages_inventory(packages_dir),
+        "on_demand": on_demand.inventory(proxy_cache_dir, proxy_miss_log),
         "disk": disk_usage(mirror_dir),
         "access_point": access_point(hostapd_config),
         "dhcp": dhcp_leases(lease_file, now),
