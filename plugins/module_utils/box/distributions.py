@@ -22,7 +22,6 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 
-
 class Distribution(NamedTuple):
     project: str
     version: Version
