@@ -9,7 +9,11 @@ releases of a pure wheel (idna), setuptools (what building those sdists on a cli
 so the mirror must carry it) and one bigger file (pygments, ~1.2 MB) so that kill/resume tests
 can cut a file in the middle.
 
-Run directly (``python tests/support/fetch_fixtures.py``) or let the test session call
+The compiled wheels are per Python: the engine tests use 3.9 and 3.11; a Molecule scenario's
+clients run the box image's Python, so ``ensure_fixtures("3.13")`` adds that Python's wheels, in a
+directory of its own so that the engine tests always see the same set.
+
+Run directly (``python tests/support/fetch_fixtures.py [PYTHON]``) or let the test session call
 :func:`ensure_fixtures`; a stamp file makes later calls free.
 """
 
@@ -46,38 +50,45 @@ COMPILED_PLATFORMS = [
 ]
 
 
-def _stamp() -> Path:
-    spec = repr((PURE_WHEELS, SDISTS, COMPILED, COMPILED_PYTHONS, COMPILED_PLATFORMS))
-    return FIXTURE_DIR / f".complete-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+def _stamp(directory: Path, pythons: list[str]) -> Path:
+    spec = repr((PURE_WHEELS, SDISTS, COMPILED, pythons, COMPILED_PLATFORMS))
+    return directory / f".complete-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 
 
-def _pip(*args: str) -> None:
+def _pip(directory: Path, *args: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(FIXTURE_DIR),
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(directory),
          *args],
         check=True,
     )
 
 
-def ensure_fixtures() -> Path:
-    """Return the directory of fixture files, downloading them from PyPI the first time."""
-    if _stamp().exists():
-        return FIXTURE_DIR
-    FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
+def ensure_fixtures(client_python: str | None = None) -> Path:
+    """Return the directory of fixture files, downloading them from PyPI the first time; with
+    ``client_python``, the set with that Python's compiled wheels too."""
+    pythons = list(COMPILED_PYTHONS)
+    directory = FIXTURE_DIR
+    if client_python and client_python not in pythons:
+        pythons.append(client_python)
+        directory = FIXTURE_DIR.with_name(f"{FIXTURE_DIR.name}-{client_python}")
+    stamp = _stamp(directory, pythons)
+    if stamp.exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
     # One pip call per pin: pip refuses two versions of one project in a single call.
     for pin in PURE_WHEELS:
-        _pip("--only-binary=:all:", pin)
+        _pip(directory, "--only-binary=:all:", pin)
     for pin in SDISTS:
-        _pip("--no-binary=:all:", pin)
-    for python in COMPILED_PYTHONS:
+        _pip(directory, "--no-binary=:all:", pin)
+    for python in pythons:
         abi = "cp" + python.replace(".", "")
         for platforms in COMPILED_PLATFORMS:
             plat_args = [arg for plat in platforms for arg in ("--platform", plat)]
-            _pip("--only-binary=:all:", "--python-version", python, "--implementation", "cp",
-                 "--abi", abi, *plat_args, COMPILED)
-    _stamp().touch()
-    return FIXTURE_DIR
+            _pip(directory, "--only-binary=:all:", "--python-version", python,
+                 "--implementation", "cp", "--abi", abi, *plat_args, COMPILED)
+    stamp.touch()
+    return directory
 
 
 if __name__ == "__main__":
-    print(ensure_fixtures())
+    print(ensure_fixtures(*sys.argv[1:2]))

@@ -1,7 +1,8 @@
 """Serve the test upstream (real wheels, PEP 691/503) on a fixed port until killed.
 
-``python tests/support/serve_upstream.py PORT PIDFILE``: for Molecule scenarios whose mirror is
-built on the controller; the pid file lets a test stop it. Standing in for pypi.org.
+``python tests/support/serve_upstream.py PORT PIDFILE [PYTHON]``: for Molecule scenarios whose
+mirror is built on the controller; the pid file lets a test stop it. Standing in for pypi.org,
+with the compiled wheels for PYTHON too (the clients' Python, see fetch_fixtures.py).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from tests.support.fetch_fixtures import ensure_fixtures  # noqa: E402
 from tests.support.upstream import Upstream  # noqa: E402
 
 
-def main(port: int, pidfile: Path) -> None:
+def main(port: int, pidfile: Path, client_python: str | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Upstream(ensure_fixtures(), port=port):
+    with Upstream(ensure_fixtures(client_python), port=port):
         pidfile.write_text(f"{os.getpid()}\n")
         try:
             stop.wait()
@@ -31,4 +32,4 @@ def main(port: int, pidfile: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), Path(sys.argv[2]))
+    main(int(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:4])
