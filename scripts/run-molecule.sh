@@ -94,6 +94,8 @@ run_one() {  # scenario release: molecule test, into its log
     source "${env_file[$release]}"
     # Molecule's own state (inventory, instance list) per run, not per scenario.
     export MOLECULE_EPHEMERAL_DIRECTORY=$PWD/.cache/molecule-state/$scenario-$release
+    # Plain text: the log is a file, read later or printed on a failure.
+    export NO_COLOR=1
     molecule test -s "$scenario" > "$LOG_DIR/$scenario-$release.log" 2>&1
 }
 
@@ -108,8 +110,8 @@ finish() {  # pid status
         echo "=== ${run/ /-} passed in $seconds s"
     else
         failed+=("$run:$seconds")
-        echo "=== ${run/ /-} FAILED after $seconds s; the end of its log (${LOG_DIR#"$PWD"/}/${run/ /-}.log):"
-        tail -n 60 "$LOG_DIR/${run/ /-}.log" | sed 's/^/    /'
+        echo "=== ${run/ /-} FAILED after $seconds s; its log (${LOG_DIR#"$PWD"/}/${run/ /-}.log):"
+        sed 's/^/    /' "$LOG_DIR/${run/ /-}.log"
     fi
     unset "pid_run[$1]"
 }
