@@ -7,8 +7,10 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 # Every directory under molecule/ with a molecule.yml is a scenario; `make molecule SCENARIOS=x`
-# runs a subset.
+# runs a subset, on the releases each covers (scripts/run-molecule.sh says which and why).
 SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# The Debian release of `make image` and `make demo`: what Raspberry Pi OS is built on today.
+RELEASE ?= trixie
 
 .PHONY: venv image wheels lint unit molecule radio test demo demo-destroy bench bench-quick clean
 
@@ -21,11 +23,11 @@ $(VENV)/.installed: requirements-dev.txt
 venv: $(VENV)/.installed
 
 image:
-	@scripts/build-base-image.sh
+	@scripts/build-base-image.sh $(RELEASE)
 
-# Real wheels fetched once from PyPI; every test after that is hermetic.
+# Real wheels fetched once from PyPI; every test after that is hermetic. (The seed wheels for
+# each release's Python are fetched by scripts/run-molecule.sh, which knows that Python.)
 wheels: venv
-	scripts/fetch-wheels.sh
 	$(BIN)/python tests/support/fetch_fixtures.py
 
 lint: venv
@@ -42,12 +44,14 @@ radio: venv
 	pytest tests/radio
 
 molecule: venv wheels
-	PIAB_IMAGE=$$(scripts/build-base-image.sh) scripts/run-molecule.sh $(SCENARIOS)
+	scripts/run-molecule.sh $(SCENARIOS)
 
-test: lint unit molecule
+# lint, unit, molecule in that order, stopping at the first that fails, with a time per stage.
+test: venv
+	@scripts/timed-stages.sh lint unit molecule
 
-demo: venv wheels
-	PIAB_IMAGE=$$(scripts/build-base-image.sh) scripts/demo.sh
+demo: venv
+	PIAB_RELEASE=$(RELEASE) scripts/demo.sh
 
 demo-destroy:
 	scripts/demo.sh --destroy

@@ -440,7 +440,9 @@ def main() -> int:
     wheels = fetch(CACHE / "bench-wheels", SERVING_PROJECTS, [TARGETS[0]])
     real_wheels = sorted(p.name for p in wheels.glob("*.whl"))
     big_wheel = max(real_wheels, key=lambda n: (wheels / n).stat().st_size)
-    image = run([str(REPO / "scripts" / "build-base-image.sh")], timeout=900).stdout.strip()
+    # Bookworm: its Python 3.11 is the one the client container installs the wheel set for.
+    image = run([str(REPO / "scripts" / "build-base-image.sh"), "bookworm"],
+                timeout=900).stdout.strip()
     roles = roles_present()
     missing_roles = [r for r, ok in roles.items() if not ok]
     started = time.monotonic()

@@ -1,13 +1,15 @@
 """Fixtures shared by every Molecule scenario's testinfra tests.
 
-`box` is the provisioned Pi-like container. `client` runs commands in a throwaway container on
-the scenario's Docker network, the way an attendee's laptop reaches the box over Wi-Fi: it
-knows the box only by its network name and has no internet index configured. `base` and `http`
-reach the box from the controller, for header-level checks.
+`box` is the provisioned Pi-like box. `client` runs commands the way an attendee's laptop does
+over Wi-Fi: in a throwaway container on the scenario's Docker network, knowing the box only by
+its network name and with no internet index configured; for a box that is no container (the
+arm64 VM of scripts/arm64-site.sh), on the box itself, in a fresh private /tmp each time. `base`
+and `http` reach the box from the controller, for header-level checks.
 """
 
 import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,11 +23,15 @@ import requests
 import testinfra
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
-BOX_NAME = f"box-{SCENARIO}"
-NETWORK = f"piab-{SCENARIO}"
-# Clients use the same base image as the box: a Debian with python3, pip and venv.
-CLIENT_IMAGE = os.environ.get("PIAB_IMAGE", "pypi-in-a-box/pi-base:latest")
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))  # for tests.support
+
+from tests.support import scenario  # noqa: E402
+
+BOX_NAME = scenario.box_name()
+NETWORK = scenario.network_name()
+# Clients use the same image as the box: a Debian with python3, pip and venv.
+CLIENT_IMAGE = scenario.IMAGE
 # The address attendees' tools use for the box inside the test network.
 BOX_URL = "http://pi-box"
 
@@ -77,21 +83,45 @@ class Client:
             process.communicate(timeout=60)
 
 
+class BoxClient:
+    """A client on the box itself, for a box with no Docker network around it.
+
+    Each run gets a private, empty /tmp (a mount namespace of its own), so nothing leaks from
+    one run to the next; `pi-box` is the box's own name there (/etc/hosts).
+    """
+
+    def __init__(self, box):
+        self.box = box
+
+    def on(self, network: str) -> "BoxClient":
+        raise NotImplementedError("a client on the box reaches only that box")
+
+    def run(self, script: str, timeout: int = 600) -> ClientResult:
+        inner = "mount -t tmpfs tmpfs /tmp && cd /tmp && export HOME=/tmp && " + shlex.join(
+            ["bash", "-euo", "pipefail", "-c", script])
+        result = self.box.run(f"timeout {timeout} unshare --mount --propagation private "
+                              f"sh -c {shlex.quote(inner)}")
+        return ClientResult(result.rc, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="session")
 def box():
-    return testinfra.get_host(f"docker://{BOX_NAME}")
+    # Through Molecule's inventory: a container (docker connection) and a VM (ssh) alike.
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return testinfra.get_host(f"ansible://{BOX_NAME}?ansible_inventory={inventory}")
 
 
 @pytest.fixture(scope="session")
-def client():
+def client(request):
+    if scenario.CLIENT == "box":
+        return BoxClient(request.getfixturevalue("box"))
     mounts = {}
     uv = shutil.which("uv")
     if uv:
         # The controller venv's uv is a static binary; mounting it beats downloading one.
         mounts[uv] = "/usr/local/bin/uv"
-    wheels = PROJECT_DIR / ".cache" / "wheels"
-    if wheels.is_dir():
-        mounts[str(wheels)] = "/wheels"
+    if scenario.WHEELS_DIR.is_dir():
+        mounts[str(scenario.WHEELS_DIR)] = "/wheels"
     return Client(mounts)
 
 
@@ -126,8 +156,6 @@ def http() -> requests.Session:
 @pytest.fixture(scope="session")
 def start_box():
     """Start a box container by hand, exactly as Molecule does (tests that reflash a box)."""
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.insert(0, str(PROJECT_DIR))
     from tests.support.box_container import docker_run_args, wait_for_systemd
 
     def start(name: str, hostname: str, network: str) -> None:

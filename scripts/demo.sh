@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: a PyPI in a box in a local container, provisioned by the real site playbook,
 # loaded with the demo wheels, and reachable from this machine at http://127.0.0.1:$DEMO_PORT.
-# `scripts/demo.sh --destroy` removes it again.
+# `scripts/demo.sh --destroy` removes it again. The box runs Debian PIAB_RELEASE: trixie by
+# default, what Raspberry Pi OS is built on today (bookworm for the one before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,10 @@ if [[ ${1:-} == --destroy ]]; then
     exit 0
 fi
 
-: "${PIAB_IMAGE:?set PIAB_IMAGE (make demo does it)}"
+PIAB_IMAGE=$(scripts/build-base-image.sh "${PIAB_RELEASE:-trixie}")
+# The seed wheels for this machine's Python and CPU: the commands printed below install them here.
+wheels=$(scripts/fetch-wheels.sh "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+    "$(uname -m)")
 mkdir -p "$STATE_DIR"
 
 if ! docker container inspect "$NAME" >/dev/null 2>&1; then
@@ -44,7 +48,7 @@ all:
       ansible_python_interpreter: /usr/bin/python3
       # The container has no radio: hostapd is configured but not started.
       access_point_passphrase: demo-passphrase
-      pypiserver_seed_wheels_dir: "$PWD/.cache/wheels"
+      pypiserver_seed_wheels_dir: "$wheels"
       pypiserver_users:
         - name: demo
           password: "{{ lookup('ansible.builtin.file', '$PWD/$password_file') }}"

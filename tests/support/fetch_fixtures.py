@@ -14,7 +14,11 @@ uv's own wheels for the six platforms the box serves uv for (about 100 MB) are f
 too, into a folder of their own (:func:`ensure_uv_wheels`): only the tests of uv for attendees
 serve them.
 
-Run directly (``python tests/support/fetch_fixtures.py``) or let the test session call
+The compiled wheels are per Python: the engine tests use 3.9 and 3.11; a Molecule scenario's
+clients run the box image's Python, so ``ensure_fixtures("3.13")`` adds that Python's wheels, in a
+directory of its own so that the engine tests always see the same set.
+
+Run directly (``python tests/support/fetch_fixtures.py [PYTHON]``) or let the test session call
 :func:`ensure_fixtures`; a stamp file makes later calls free.
 """
 
@@ -58,12 +62,11 @@ COMPILED_PLATFORMS = [
 ]
 
 
-def _stamp(folder: Path = FIXTURE_DIR, spec: object = None) -> Path:
-    spec = repr(spec or (PURE_WHEELS, SDISTS, COMPILED, COMPILED_PYTHONS, COMPILED_PLATFORMS))
-    return folder / f".complete-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+def _stamp(folder: Path, spec: object) -> Path:
+    return folder / f".complete-{hashlib.sha256(repr(spec).encode()).hexdigest()[:12]}"
 
 
-def _pip(*args: str, into: Path = FIXTURE_DIR) -> None:
+def _pip(into: Path, *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(into),
          *args],
@@ -71,24 +74,31 @@ def _pip(*args: str, into: Path = FIXTURE_DIR) -> None:
     )
 
 
-def ensure_fixtures() -> Path:
-    """Return the directory of fixture files, downloading them from PyPI the first time."""
-    if _stamp().exists():
-        return FIXTURE_DIR
-    FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
+def ensure_fixtures(client_python: str | None = None) -> Path:
+    """Return the directory of fixture files, downloading them from PyPI the first time; with
+    ``client_python``, the set with that Python's compiled wheels too."""
+    pythons = list(COMPILED_PYTHONS)
+    directory = FIXTURE_DIR
+    if client_python and client_python not in pythons:
+        pythons.append(client_python)
+        directory = FIXTURE_DIR.with_name(f"{FIXTURE_DIR.name}-{client_python}")
+    stamp = _stamp(directory, (PURE_WHEELS, SDISTS, COMPILED, pythons, COMPILED_PLATFORMS))
+    if stamp.exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
     # One pip call per pin: pip refuses two versions of one project in a single call.
     for pin in PURE_WHEELS:
-        _pip("--only-binary=:all:", pin)
+        _pip(directory, "--only-binary=:all:", pin)
     for pin in SDISTS:
-        _pip("--no-binary=:all:", pin)
-    for python in COMPILED_PYTHONS:
+        _pip(directory, "--no-binary=:all:", pin)
+    for python in pythons:
         abi = "cp" + python.replace(".", "")
         for platforms in COMPILED_PLATFORMS:
             plat_args = [arg for plat in platforms for arg in ("--platform", plat)]
-            _pip("--only-binary=:all:", "--python-version", python, "--implementation", "cp",
-                 "--abi", abi, *plat_args, COMPILED)
-    _stamp().touch()
-    return FIXTURE_DIR
+            _pip(directory, "--only-binary=:all:", "--python-version", python,
+                 "--implementation", "cp", "--abi", abi, *plat_args, COMPILED)
+    stamp.touch()
+    return directory
 
 
 def ensure_uv_wheels() -> Path:
@@ -98,12 +108,11 @@ def ensure_uv_wheels() -> Path:
         return UV_WHEEL_DIR
     UV_WHEEL_DIR.mkdir(parents=True, exist_ok=True)
     for platform in UV_WHEEL_PLATFORMS:
-        _pip("--only-binary=:all:", "--platform", platform, f"uv=={UV_VERSION}",
-             into=UV_WHEEL_DIR)
+        _pip(UV_WHEEL_DIR, "--only-binary=:all:", "--platform", platform, f"uv=={UV_VERSION}")
     stamp.touch()
     return UV_WHEEL_DIR
 
 
 if __name__ == "__main__":
-    print(ensure_fixtures())
+    print(ensure_fixtures(*sys.argv[1:2]))
     print(ensure_uv_wheels())

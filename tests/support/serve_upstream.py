@@ -1,10 +1,11 @@
 """Serve the test upstream (real wheels, PEP 691/503) on a fixed port until killed.
 
-``python tests/support/serve_upstream.py PORT PIDFILE [--host ADDR] [--access-log FILE]``:
+``python tests/support/serve_upstream.py PORT PIDFILE [PYTHON] [--host ADDR] [--access-log FILE]``:
 for Molecule scenarios whose mirror is built on the controller, or whose box reaches it over a
 container network (``--host 0.0.0.0``); the pid file lets a test stop it. Standing in for
-pypi.org. ``--access-log`` appends one JSON line per request the upstream received (path,
-Range, status), so a test can count what reached it.
+pypi.org, with the compiled wheels for PYTHON too (the clients' Python, see fetch_fixtures.py).
+``--access-log`` appends one JSON line per request the upstream received (path, Range, status),
+so a test can count what reached it.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("port", type=int)
     parser.add_argument("pidfile", type=Path)
+    parser.add_argument("python", nargs="?", help="the clients' Python, e.g. 3.13")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--access-log", type=Path)
     opts = parser.parse_args(argv)
-    serve(Upstream(ensure_fixtures(), port=opts.port, host=opts.host), opts.pidfile,
+    serve(Upstream(ensure_fixtures(opts.python), port=opts.port, host=opts.host), opts.pidfile,
           access_log=opts.access_log)
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import scenario
+
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = SCENARIO_DIR.parent.parent
-BOX = f"box-{os.environ.get('MOLECULE_SCENARIO_NAME', 'access_point')}"
+BOX = scenario.box_name()
 BIN = Path(sys.executable).parent
 # Every file under /etc with its checksum: any change the role makes shows up here.
 ETC_FINGERPRINT = "find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum | md5sum"

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import scenario
+
 PROJECT_DIR = Path(__file__).resolve().parents[3]
-BOX_HOST = "box-default"
+BOX_HOST = scenario.box_name()
 PIP = "pip --disable-pip-version-check --no-cache-dir"
 INDEX = "--index-url http://pi-box/simple/ --trusted-host pi-box"
 

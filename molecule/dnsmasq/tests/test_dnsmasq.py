@@ -1,8 +1,9 @@
 """dnsmasq on the box really serves DHCP and DNS on the Wi-Fi side, and nothing on the uplink.
 
-The Wi-Fi is played by the Docker network piab-dnsmasq (box 10.242.0.1), the wired uplink by
-piab-dnsmasq-uplink (see molecule.yml). Clients are throwaway containers with NET_ADMIN running
-dhcp_dns_client.py, so the DNS questions come from the address dnsmasq leased.
+The Wi-Fi is played by the Docker network piab-dnsmasq-<release> (box <prefix>.0.1), the wired
+uplink by piab-dnsmasq-<release>-uplink (see molecule.yml). Clients are throwaway containers
+with NET_ADMIN running dhcp_dns_client.py, so the DNS questions come from the address dnsmasq
+leased.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from scenario import BOX, PROJECT_DIR, UPLINK_NETWORK, WIFI_NETWORK, converge, r
 sys.path.insert(0, str(PROJECT_DIR / "collections"))
 from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.box import leases
 
+from tests.support import scenario
+
+BOX = scenario.box_name()
+WIFI_NETWORK = scenario.network_name()
+UPLINK_NETWORK = f"{WIFI_NETWORK}-uplink"
+IMAGE = scenario.IMAGE
+CLIENT_SCRIPT = Path(__file__).with_name("dhcp_dns_client.py")
+
 # What converge.yml configures.
-BOX_ADDRESS = "10.242.0.1"
+BOX_ADDRESS = f"{scenario.net_prefix()}.0.1"
 POOL = (50, 250)
 BOX_NAMES = ["pypi.internal", "pypi.lan"]
 
@@ -131,7 +140,7 @@ def wifi_interface(box) -> str:
 def test_address_that_appears_later_is_served(box):
     # bind-dynamic: dnsmasq binds addresses as they appear, as when hostapd brings the Wi-Fi
     # up after dnsmasq started. Without it this address would get no answer.
-    late = "10.242.0.9"
+    late = f"{scenario.net_prefix()}.0.9"
     interface = wifi_interface(box)
     box.run(f"ip address add {late}/24 dev {interface}")
     try:
@@ -167,10 +176,10 @@ BAD_INPUT = {
     ),
     "pool-outside-network": (
         {"dnsmasq_dhcp_range_start": "10.99.0.50"},
-        "The DHCP pool 10.99.0.50-10.242.0.250 must lie in the network",
+        f"The DHCP pool 10.99.0.50-{scenario.net_prefix()}.0.250 must lie in the network",
     ),
     "box-inside-pool": (
-        {"dnsmasq_dhcp_range_start": "10.242.0.1"},
+        {"dnsmasq_dhcp_range_start": BOX_ADDRESS},
         "and not contain the box's own address",
     ),
     "not-an-address": (

@@ -1,9 +1,9 @@
 """A workshop fleet from one controller: one download, fanned out; a reflashed box rebuilt with
 no upstream and no internet.
 
-The reflash test runs last: it recreates box-fleet-3 from the bare image on an internal Docker
-network (no route anywhere), stops the controller's upstream and listens on its port instead,
-and runs the site playbook for that box alone.
+The reflash test runs last: it recreates box-fleet-3-<release> from the bare image on an
+internal Docker network (no route anywhere), stops the controller's upstream and listens on its
+port instead, and runs the site playbook for that box alone.
 """
 
 import contextlib
@@ -20,11 +20,14 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from tests.support import scenario
+
 PROJECT_DIR = Path(__file__).resolve().parents[3]
-STATE_DIR = PROJECT_DIR / ".cache" / "molecule-fleet"
-BOXES = {"box-fleet-1": "pi-1", "box-fleet-2": "pi-2", "box-fleet-3": "pi-3"}
-UPSTREAM_PORT = 18431
-OFFLINE_NETWORK = "piab-fleet-offline"
+STATE_DIR = PROJECT_DIR / ".cache" / f"molecule-fleet-{scenario.RELEASE}"
+BOX_1, BOX_2, BOX_3 = (scenario.box_name(f"fleet-{n}") for n in (1, 2, 3))
+BOXES = {BOX_1: "pi-1", BOX_2: "pi-2", BOX_3: "pi-3"}
+UPSTREAM_PORT = scenario.upstream_port()
+OFFLINE_NETWORK = scenario.network_name("fleet-offline")
 MIRROR = "/srv/pypi/mirror"
 PIP = "pip --disable-pip-version-check --no-cache-dir"
 # The box's state that must come out the same however it was provisioned.
@@ -123,16 +126,16 @@ def run_site(*args: str) -> subprocess.CompletedProcess:
 def test_a_failing_box_does_not_stop_the_others(tmp_path):
     """One box with a bad setting: it fails with the reason, the others run to the end."""
     bad = tmp_path / "bad-box.yml"
-    bad.write_text('all: {hosts: {box-fleet-2: {access_point_channel: 13, '
+    bad.write_text(f'all: {{hosts: {{{BOX_2}: {{access_point_channel: 13, '
                    'access_point_country: US}}}\n')
-    run = run_site("-i", str(bad), "--limit", "box-fleet-1,box-fleet-2")
+    run = run_site("-i", str(bad), "--limit", f"{BOX_1},{BOX_2}")
     output = run.stdout + run.stderr
     assert run.returncode != 0, output[-3000:]
     assert "access_point_channel 13 is not legal" in output, output[-3000:]
     recap = output[output.rindex("PLAY RECAP"):]
-    assert re.search(r"box-fleet-2\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=1", recap), recap
-    # box-fleet-1 went through every role (its landing page was rendered again: a post_task).
-    assert re.search(r"box-fleet-1\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", recap), recap
+    assert re.search(rf"{BOX_2}\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=1", recap), recap
+    # BOX_1 went through every role (its landing page was rendered again: a post_task).
+    assert re.search(rf"{BOX_1}\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", recap), recap
     assert "List what the box now holds on the landing page" in output
 
 
@@ -173,8 +176,8 @@ def stop_upstream():
 
 @pytest.fixture
 def reflashed_box(start_box):
-    """box-fleet-3 recreated from the bare image, on a network with no route anywhere."""
-    name = "box-fleet-3"
+    """BOX_3 recreated from the bare image, on a network with no route anywhere."""
+    name = BOX_3
     subprocess.run(["docker", "rm", "--force", name], check=True, capture_output=True)
     subprocess.run(["docker", "network", "rm", OFFLINE_NETWORK], capture_output=True)
     subprocess.run(["docker", "network", "create", "--internal", OFFLINE_NETWORK],
@@ -186,7 +189,7 @@ def reflashed_box(start_box):
 
 
 def test_a_reflashed_box_is_rebuilt_with_no_upstream_and_no_internet(reflashed_box, client):
-    expected = fingerprint("box-fleet-1")
+    expected = fingerprint(BOX_1)
     assert host(reflashed_box).run("test -e /srv/pypi || test -e /usr/sbin/nginx").rc != 0
     # No route out of the box: a download of anything (apt, pip, the mirror) would fail.
     offline = host(reflashed_box).run(

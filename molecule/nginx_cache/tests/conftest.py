@@ -21,11 +21,12 @@ import pytest
 import requests
 import yaml
 
+from tests.support import scenario
+
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
-SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "nginx_cache")
-BOX_NAME = f"box-{SCENARIO}"
-NETWORK = f"piab-{SCENARIO}"
-WHEELS = PROJECT_DIR / ".cache" / "wheels"
+BOX_NAME = scenario.box_name()
+NETWORK = scenario.network_name()
+WHEELS = scenario.WHEELS_DIR
 ROLE_DEFAULTS = PROJECT_DIR / "roles" / "nginx_cache" / "defaults" / "main.yml"
 UPLOAD_USER = "uploader"
 UPLOAD_PASSWORD = os.environ.get("PIAB_TEST_UPLOAD_PASSWORD", "molecule-upload-secret")
@@ -113,7 +114,7 @@ def http() -> requests.Session:
 def wheel_file() -> Path:
     """A real seed wheel, served from pypiserver's directory."""
     path = WHEELS / "requests-2.32.3-py3-none-any.whl"
-    assert path.is_file(), "run scripts/fetch-wheels.sh first"
+    assert path.is_file(), "run scripts/fetch-wheels.sh first (scripts/run-molecule.sh does)"
     return path
 
 
