@@ -4,8 +4,8 @@
 (hashes, requires-python, PEP 658 metadata files) and OUT/files/<project>/<filename>, from the
 fixture set of fetch_fixtures.py (with PYTHON's compiled wheels: the clients' Python), plus
 OUT.tar.gz of the same tree (one transfer instead of one per file). Molecule scenarios serve it
-inside the box with ``python3 -m http.server``. Both appear whole or not at all, so scenarios running side by
-side may all ask for the same tree.
+inside the box with ``python3 -m http.server``. Both appear whole or not at all, so scenarios
+running side by side may all ask for the same tree.
 """
 
 from __future__ import annotations

@@ -13,14 +13,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from scenario import PROJECT_DIR, WIFI_NETWORK, converge, run_client
+from wifi import BOX_ADDRESS, PROJECT_DIR, WIFI_NETWORK, converge, run_client
 
 PROBES = yaml.safe_load((PROJECT_DIR / "tests/support/captive_probes.yml").read_text())[
     "captive_probes"
 ]
 ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles/dnsmasq/defaults/main.yml").read_text())
 # What converge.yml configures.
-BOX_ADDRESS = "10.242.0.1"
 LANDING = "http://pypi.internal/"
 CAPTIVE_CONFIG = "/etc/nginx/conf.d/pypi-in-a-box-captive-portal.conf"
 # Ubuntu's check names its host with the root's dot; the Host header then ends in one.

@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from scenario import BOX, PROJECT_DIR, UPLINK_NETWORK, WIFI_NETWORK, converge, run_client
+from wifi import BOX, BOX_ADDRESS, PROJECT_DIR, UPLINK_NETWORK, WIFI_NETWORK, converge, run_client
 
 # The box_status module's lease reader, checked against the file this dnsmasq really writes.
 sys.path.insert(0, str(PROJECT_DIR / "collections"))
@@ -22,14 +22,7 @@ from ansible_collections.pypi_in_a_box.pi.plugins.module_utils.box import leases
 
 from tests.support import scenario
 
-BOX = scenario.box_name()
-WIFI_NETWORK = scenario.network_name()
-UPLINK_NETWORK = f"{WIFI_NETWORK}-uplink"
-IMAGE = scenario.IMAGE
-CLIENT_SCRIPT = Path(__file__).with_name("dhcp_dns_client.py")
-
 # What converge.yml configures.
-BOX_ADDRESS = f"{scenario.net_prefix()}.0.1"
 POOL = (50, 250)
 BOX_NAMES = ["pypi.internal", "pypi.lan"]
 
@@ -183,8 +176,8 @@ BAD_INPUT = {
         "and not contain the box's own address",
     ),
     "not-an-address": (
-        {"dnsmasq_dhcp_range_end": "10.242.0.256"},
-        "dnsmasq_dhcp_range_end must be an IPv4 address, got '10.242.0.256'",
+        {"dnsmasq_dhcp_range_end": f"{scenario.net_prefix()}.0.256"},
+        f"dnsmasq_dhcp_range_end must be an IPv4 address, got '{scenario.net_prefix()}.0.256'",
     ),
     "bad-lease-time": (
         {"dnsmasq_dhcp_lease_time": "4 hours"},

@@ -1,8 +1,9 @@
 """What the dnsmasq scenario's tests share: its names, client containers, converge.yml again.
 
-The Wi-Fi is played by the Docker network piab-dnsmasq (box 10.242.0.1), the wired uplink by
-piab-dnsmasq-uplink (see molecule.yml). Clients are throwaway containers with NET_ADMIN running
-the scripts beside this file, so that what they ask comes from the address dnsmasq leased.
+The Wi-Fi is played by the Docker network piab-dnsmasq-<release> (box <prefix>.0.1), the wired
+uplink by piab-dnsmasq-<release>-uplink (see molecule.yml). Clients are throwaway containers
+with NET_ADMIN running the scripts beside this file, so that what they ask comes from the
+address dnsmasq leased.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROJECT_DIR = HERE.parents[2]
-SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "dnsmasq")
-BOX = f"box-{SCENARIO}"
-WIFI_NETWORK = f"piab-{SCENARIO}"
-UPLINK_NETWORK = f"piab-{SCENARIO}-uplink"
-IMAGE = os.environ.get("PIAB_IMAGE", "pypi-in-a-box/pi-base:latest")
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))  # for tests.support
+
+from tests.support import scenario  # noqa: E402
+
+BOX = scenario.box_name()
+WIFI_NETWORK = scenario.network_name()
+UPLINK_NETWORK = f"{WIFI_NETWORK}-uplink"
+IMAGE = scenario.IMAGE
+# The box's address on the Wi-Fi stand-in (converge.yml).
+BOX_ADDRESS = f"{scenario.net_prefix()}.0.1"
 
 
 def run_client(network: str, script: str, *args: str) -> dict:
