@@ -21,10 +21,13 @@ cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$PWD/collections}
 
 BOTH_RELEASES=" default fleet "
-# Each release's own fixed subnets and controller-side port, so runs side by side never collide
-# (nor with runs under the names of before, which used 10.242/10.243 and 18431).
+# Each release's own fixed subnets, so runs side by side never collide (nor with runs under the
+# names of before, which used 10.242/10.243). Each run gets a controller-side port of its own
+# for an upstream (PIAB_UPSTREAM_PORT: UPSTREAM_PORT_BASE + the run's place in the list; by
+# hand, --env gives the release's own), since several scenarios serve one on the controller.
 declare -A NET_PREFIX=([bookworm]=10.244 [trixie]=10.245)
 declare -A UPSTREAM_PORT=([bookworm]=18441 [trixie]=18442)
+UPSTREAM_PORT_BASE=18450
 JOBS=${PIAB_MOLECULE_JOBS:-2}
 LOG_DIR=$PWD/.cache/molecule-logs
 
@@ -88,10 +91,11 @@ for run in "${runs[@]}"; do
     release_env "$release" > "${env_file[$release]}" || { log "cannot prepare $release"; exit 1; }
 done
 
-run_one() {  # scenario release: molecule test, into its log
+run_one() {  # scenario release port: molecule test, into its log
     local scenario=$1 release=$2
     # shellcheck disable=SC1090
     source "${env_file[$release]}"
+    export PIAB_UPSTREAM_PORT=$3
     # Molecule's own state (inventory, instance list) per run, not per scenario.
     export MOLECULE_EPHEMERAL_DIRECTORY=$PWD/.cache/molecule-state/$scenario-$release
     # Plain text: the log is a file, read later or printed on a failure.
@@ -117,14 +121,15 @@ finish() {  # pid status
 }
 
 start=$SECONDS
-for run in "${runs[@]}"; do
+for index in "${!runs[@]}"; do
+    run=${runs[$index]}
     while ((${#pid_run[@]} >= JOBS)); do
         wait -n -p done_pid "${!pid_run[@]}"
         finish "$done_pid" $?
     done
     echo "=== molecule scenario ${run/ /-} (log: ${LOG_DIR#"$PWD"/}/${run/ /-}.log)"
     # shellcheck disable=SC2086
-    run_one $run &
+    run_one $run $((UPSTREAM_PORT_BASE + index)) &
     pid_run[$!]=$run
     started[$!]=$SECONDS
 done

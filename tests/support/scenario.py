@@ -51,5 +51,5 @@ def net_prefix() -> str:
 
 
 def upstream_port() -> int:
-    """The release's own port for an upstream on the controller."""
+    """The run's own port for an upstream on the controller (scripts/run-molecule.sh)."""
     return int(_env("PIAB_UPSTREAM_PORT"))
