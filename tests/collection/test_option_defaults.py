@@ -87,7 +87,7 @@ def test_engine_and_cli_start_from_the_table():
     assert options.default("prune") is False and options.default("dependencies") is True
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", [r for r in ROLES if (REPO / f"roles/{r}/defaults").is_dir()])
 def test_each_role_default_is_the_one_its_argument_specs_document(role):
     defaults = _load(REPO / "roles" / role / "defaults/main.yml")
     spec = _load(REPO / "roles" / role / "meta/argument_specs.yml")
