@@ -6,15 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import scenario
+
 PROJECT_DIR = Path(__file__).resolve().parents[3]
-COURSE = PROJECT_DIR / ".cache" / "molecule-course_lock" / "course"
+COURSE = PROJECT_DIR / ".cache" / f"molecule-course_lock-{scenario.RELEASE}" / "course"
 LANDING = "/var/www/pypi-in-a-box"
 UV = "UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never uv"
 FETCH = "python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(" \
         "urllib.request.urlopen(sys.argv[1]).read())'"
-# What each platform's install holds (tests/support/course.py), on Python 3.11.
+# The clients' Python and CPU (the box image's), and markupsafe's wheel tag for that Python.
+PYTHON = scenario.CLIENT_PYTHON
+MACHINE = scenario.CLIENT_MACHINE
+CP = "cp" + PYTHON.replace(".", "")
+# What each platform's install holds (tests/support/course.py), on the clients' Python.
 EXPECTED = {
-    "x86_64-manylinux_2_28": ["click==8.3.1", "jinja2==3.1.6", "markupsafe==3.0.3"],
+    f"{MACHINE}-manylinux_2_28": ["click==8.3.1", "jinja2==3.1.6", "markupsafe==3.0.3"],
     "x86_64-pc-windows-msvc": ["click==8.3.1", "colorama==0.4.6", "jinja2==3.1.6",
                                "markupsafe==3.0.3"],
     "aarch64-apple-darwin": ["appnope==0.1.4", "click==8.3.1", "jinja2==3.1.6",
@@ -36,10 +42,10 @@ def test_the_mirror_holds_what_the_locks_name(box):
     assert listing == ["appnope", "click", "colorama", "jinja2", "markupsafe"]
     markupsafe = box.run("ls /srv/pypi/mirror/files/markupsafe").stdout.split()
     assert sorted(f for f in markupsafe if f.endswith(".whl")) == [
-        "markupsafe-3.0.3-cp311-cp311-macosx_11_0_arm64.whl",
-        "markupsafe-3.0.3-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64"
-        ".manylinux_2_28_x86_64.whl",
-        "markupsafe-3.0.3-cp311-cp311-win_amd64.whl",
+        f"markupsafe-3.0.3-{CP}-{CP}-macosx_11_0_arm64.whl",
+        f"markupsafe-3.0.3-{CP}-{CP}-manylinux2014_{MACHINE}.manylinux_2_17_{MACHINE}"
+        f".manylinux_2_28_{MACHINE}.whl",
+        f"markupsafe-3.0.3-{CP}-{CP}-win_amd64.whl",
     ]
 
 
@@ -53,7 +59,7 @@ def test_the_landing_page_shows_how_to_install_the_course(box):
 def test_the_box_serves_the_locks_pointing_at_itself(attendee):
     result = attendee.run(f"{FETCH} http://pi-box/locks/1/uv.lock")
     assert result.succeeded, result.stderr
-    assert "127.0.0.1:18432" not in result.stdout
+    assert f"127.0.0.1:{scenario.upstream_port()}" not in result.stdout
     assert 'source = { registry = "http://pi-box/simple/" }' in result.stdout
     assert "http://pi-box/files/click/click-8.3.1-py3-none-any.whl" in result.stdout
 
@@ -64,7 +70,7 @@ def test_uv_sync_frozen_installs_the_course_from_the_box(attendee, platform):
         cp -r /course /tmp/course && cd /tmp/course
         curl -f -o uv.lock http://pi-box/locks/1/uv.lock
         {UV} sync --frozen --python /usr/bin/python3 --python-platform {platform}
-        {LIST} .venv/lib/python3.11/site-packages
+        {LIST} .venv/lib/python{PYTHON}/site-packages
     """)
     assert result.succeeded, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(EXPECTED[platform])
@@ -74,7 +80,7 @@ def test_uv_sync_frozen_installs_the_course_from_the_box(attendee, platform):
 def test_uv_pip_installs_the_boxs_pylock(attendee, platform):
     result = attendee.run(f"""
         {UV} pip install --python /usr/bin/python3 --python-platform {platform} \\
-            --python-version 3.11 --target /tmp/site -r http://pi-box/locks/2/pylock.toml
+            --python-version {PYTHON} --target /tmp/site -r http://pi-box/locks/2/pylock.toml
         {LIST} /tmp/site
     """)
     assert result.succeeded, result.stdout + result.stderr

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import BOX_NAME, Client
 
+from tests.support import scenario
+
 PROJECT_DIR = Path(__file__).resolve().parents[3]
-STATE_DIR = PROJECT_DIR / ".cache" / "molecule-tools"
-OFFLINE_NETWORK = "piab-tools-offline"
+STATE_DIR = PROJECT_DIR / ".cache" / f"molecule-tools-{scenario.RELEASE}"
+OFFLINE_NETWORK = scenario.network_name("tools-offline")
 MIRROR = "/srv/pypi/mirror"
 BOX = "http://pi-box"
 
