@@ -107,6 +107,11 @@ BAD_INPUT = {
                               "access_point_passphrase must be 8 to 63"),
     "dnsmasq_validate": ({"dnsmasq_dhcp_lease_time": "4 hours"},
                          "dnsmasq_dhcp_lease_time must be a number"),
+    # Two servers on one port is no error to nginx: the limits server's requests would reach
+    # the on-demand cache's page fetcher, and pypiserver would seem to hold nothing.
+    "nginx_cache_validate": ({"nginx_cache_proxy_internal_port": 8079},
+                             "none of the listen port, pypiserver's and "
+                             "nginx_cache_pypiserver_limits_port (got 8079)"),
 }
 
 

@@ -1,7 +1,8 @@
 """Fixtures for the proxy scenario: the box seen from the controller, the upstream and its log.
 
-The upstream (tests/support/serve_upstream.py in the container upstream-proxy) writes one JSON
-line per request it received: what reached it is read from there, never inferred from the box.
+The upstream (tests/support/serve_upstream.py in the container upstream-proxy-<release>) writes
+one JSON line per request it received: what reached it is read from there, never inferred from
+the box.
 Header-level checks use `http` and `base` (molecule/conftest.py) from the controller; installs
 run with real pip and uv in the `client` fixture's containers, which reach the upstream only
 through the box.
@@ -20,10 +21,16 @@ import pytest
 import yaml
 
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))  # for tests.support
+
+from tests.support import scenario  # noqa: E402
+
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
-BOX_NAME = "box-proxy"
-UPSTREAM_NAME = "upstream-proxy"
-UPLINK_NETWORK = "piab-proxy-uplink"
+# The names of molecule.yml, which carry the release.
+BOX_NAME = scenario.box_name()
+UPSTREAM_NAME = f"upstream-{scenario.SCENARIO}-{scenario.RELEASE}"
+UPLINK_NETWORK = f"{scenario.network_name()}-uplink"
 UPSTREAM_LOG = "/var/log/piab-upstream.jsonl"
 JSON = "application/vnd.pypi.simple.v1+json"
 PIP = "pip --disable-pip-version-check --no-cache-dir"

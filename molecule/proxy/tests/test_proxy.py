@@ -46,11 +46,11 @@ def test_pip_installs_an_unlisted_project_through_the_box(client, upstream):
     assert "imported 3.1.6" in result.stdout
     # pip downloaded from the box, which fetched from the upstream: the page of each project
     # and the files pip took, once each.
-    assert "http://pi-box/proxy/root/files/jinja2-3.1.6-py3-none-any.whl" in result.stdout
+    assert "http://pi-box/proxy/root/files/jinja2/jinja2-3.1.6-py3-none-any.whl" in result.stdout
     fetched = upstream.since(mark)
     assert sorted(set(pages_of(fetched))) == ["/simple/jinja2/", "/simple/markupsafe/"]
     files = files_of(fetched)
-    assert "/files/jinja2-3.1.6-py3-none-any.whl" in files
+    assert "/files/jinja2/jinja2-3.1.6-py3-none-any.whl" in files
     assert len(files) == len(set(files)), files
 
 
@@ -66,7 +66,7 @@ def test_uv_installs_an_unlisted_project_through_the_box(client, upstream):
     assert result.succeeded, result.stdout + result.stderr
     assert "imported 8.3.1" in result.stdout
     files = files_of(upstream.since(mark))
-    assert "/files/click-8.3.1-py3-none-any.whl" in files
+    assert "/files/click/click-8.3.1-py3-none-any.whl" in files
     assert len(files) == len(set(files)), files
 
 
@@ -80,14 +80,14 @@ def test_pages_are_rewritten_to_the_box_with_hashes_untouched(http, base, box):
     page = ours.json()
     assert len(page["files"]) == len(upstream_page["files"]) == 2
     for mine, original in zip(page["files"], upstream_page["files"]):
-        assert mine["url"] == "/proxy/root/files/" + original["filename"]
+        assert mine["url"] == "/proxy/root/files/click/" + original["filename"]
         assert {k: v for k, v in mine.items() if k != "url"} == \
             {k: v for k, v in original.items() if k != "url"}
     # HTML (PEP 503): the same links, the #sha256 fragments and data- attributes untouched.
     html = http.get(f"{base}/simple/click/", headers={"Accept": "text/html"}).text
     original_html = upstream_get(box, "/simple/click/", "text/html").decode()
     assert html == original_html.replace('"../../', '"/proxy/root/')
-    assert html.count('href="/proxy/root/files/click-') == 2
+    assert html.count('href="/proxy/root/files/click/click-') == 2
 
 
 def test_files_and_pep_658_metadata_pass_through_byte_for_byte(http, base):
@@ -127,7 +127,8 @@ def test_ten_clients_at_once_cost_the_upstream_one_fetch_per_file(client, upstre
     assert len(result.stdout.split()) >= 20  # every client has both
     fetched = upstream.since(mark)
     files = files_of(fetched)
-    for wheel in ("pygments-2.19.1-py3-none-any.whl", "setuptools-80.9.0-py3-none-any.whl"):
+    for wheel in ("pygments/pygments-2.19.1-py3-none-any.whl",
+                  "setuptools/setuptools-80.9.0-py3-none-any.whl"):
         assert files.count(f"/files/{wheel}") == 1, files
         assert files.count(f"/files/{wheel}.metadata") <= 1, files
     # Pages: one fetch each, or two when a refresh came due (they are fresh for 5 s here).

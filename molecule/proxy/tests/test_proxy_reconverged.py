@@ -45,8 +45,9 @@ def test_the_next_mirror_run_takes_in_what_was_fetched_on_demand(apply_role, htt
 
 def test_the_cache_keeps_to_its_size_cap(http, base, box):
     # max_size 2m since the allow-list test: four wheels, 2.6 MB, go through it.
-    for wheel in ("pygments-2.19.1-py3-none-any.whl", "setuptools-80.9.0-py3-none-any.whl",
-                  "jinja2-3.1.6-py3-none-any.whl", "click-8.3.1-py3-none-any.whl"):
+    for wheel in ("pygments/pygments-2.19.1-py3-none-any.whl",
+                  "setuptools/setuptools-80.9.0-py3-none-any.whl",
+                  "jinja2/jinja2-3.1.6-py3-none-any.whl", "click/click-8.3.1-py3-none-any.whl"):
         assert http.get(f"{base}/proxy/root/files/{wheel}").status_code == 200
     # nginx's cache manager evicts the least recently used entries within seconds.
     wait_for(lambda: cache_bytes(box) <= 2 * MIB, 30,

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import scenario
+
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
-BOX_NAME = f"box-{os.environ.get('MOLECULE_SCENARIO_NAME', 'pypiserver')}"
+BOX_NAME = scenario.box_name()
 PASSWORD = os.environ.get("PIAB_TEST_UPLOAD_PASSWORD", "molecule-upload-secret")
 
 
