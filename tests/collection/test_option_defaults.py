@@ -87,11 +87,10 @@ def test_engine_and_cli_start_from_the_table():
     assert options.default("prune") is False and options.default("dependencies") is True
 
 
+# A role whose every option is required (apt_packages) has no defaults file.
 @pytest.mark.parametrize("role", [r for r in ROLES if (REPO / f"roles/{r}/defaults").is_dir()])
 def test_each_role_default_is_the_one_its_argument_specs_document(role):
-    # A role whose every option is required (apt_packages) has no defaults file.
-    defaults_file = REPO / "roles" / role / "defaults/main.yml"
-    defaults = _load(defaults_file) if defaults_file.exists() else {}
+    defaults = _load(REPO / "roles" / role / "defaults/main.yml")
     spec = _load(REPO / "roles" / role / "meta/argument_specs.yml")
     documented = spec["argument_specs"]["main"]["options"]
     for name, value in defaults.items():
