@@ -553,7 +553,9 @@ def room_main(opts: argparse.Namespace) -> int:
     """The room mode: the box and a static nginx with Debian's settings, each with a room of
     clients installing at once, calm and with a misbehaving attendee (benchmarks/room.py)."""
     wheels = fetch(CACHE / "bench-wheels", SERVING_PROJECTS, [TARGETS[0]])
-    image = run([str(REPO / "scripts" / "build-base-image.sh")], timeout=900).stdout.strip()
+    # Bookworm, as above: the wheel set is for its Python 3.11, which the clients run.
+    image = run([str(REPO / "scripts" / "build-base-image.sh"), "bookworm"],
+                timeout=900).stdout.strip()
     uv = shutil.which("uv") or str(REPO / ".venv" / "bin" / "uv")
     labels = {"box": "box", "static": "static nginx (Debian)"}
     crowd = room.Room(image, NETWORK, uv)
