@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from tests.support import scenario
@@ -84,30 +83,6 @@ def reconverged(request, tmp_path):
 def role_defaults() -> dict:
     """The role's documented defaults, which converge.yml does not override for the cache."""
     return yaml.safe_load(ROLE_DEFAULTS.read_text())
-
-
-@pytest.fixture(scope="session")
-def box_ip() -> str:
-    template = f'{{{{ (index .NetworkSettings.Networks "{NETWORK}").IPAddress }}}}'
-    address = subprocess.run(
-        ["docker", "inspect", "-f", template, BOX_NAME],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    assert address, f"{BOX_NAME} has no address on {NETWORK}"
-    return address
-
-
-@pytest.fixture(scope="session")
-def base(box_ip) -> str:
-    return f"http://{box_ip}"
-
-
-@pytest.fixture(scope="session")
-def http() -> requests.Session:
-    session = requests.Session()
-    # The box is our own container: never through a proxy from the environment.
-    session.trust_env = False
-    return session
 
 
 @pytest.fixture(scope="session")
