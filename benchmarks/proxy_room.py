@@ -9,12 +9,12 @@ Usage, from a checkout after `make venv`, with Docker (needs PyPI once, for the 
 What it does:
 1. fetches the set once (numpy, pandas, requests and their dependencies for CPython 3.11 on
    manylinux x86-64: real wheels, about 30 MB) into .cache/bench-proxy and serves it with
-   benchmarks/local_upstream.py on this machine, behind benchmarks/weak_link.py (150 ms round
+   tests/support/upstream.py on this machine, behind benchmarks/weak_link.py (150 ms round
    trip, 20 Mbit/s shared by every connection, a reset every ~30 MB on average) listening on
    the benchmark network's gateway, so that containers reach the upstream only through it;
 2. starts a Pi-like box (tests/support/box_container.py) and provisions it with the real roles
    pypiserver and nginx_cache, nginx_cache_proxy_enabled with the weak link as the upstream;
-3. a client container on the same network plays the room, N laptops at once:
+3. a container per laptop (its own address, as on the Wi-Fi) on the same network, N at once:
    - direct: N clients -> weak link -> upstream (N = 1: "one client's direct install", the
      baseline; N = 10 and 30: the room without the box);
    - through the box: N clients -> box -> weak link -> upstream, the on-demand cache empty;
@@ -58,17 +58,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from local_upstream import load_dists, project_html, project_json
 from mirror_weak_link import Upstream, log
 from serving import cpu_seconds
 from weak_link import WeakLink
 from workshop_set import CACHE, REPO, TARGETS, fetch
 
 from tests.support.box_container import docker_run_args, wait_for_systemd
+from tests.support.upstream import Upstream as LocalIndex
 
 PROJECTS = ["numpy", "pandas", "requests"]
 BOX = "piab-bench-proxy-box"
-CLIENT = "piab-bench-proxy-client"
+# One container per laptop: each has its own address, as on the Wi-Fi, so that the box's
+# per-client limits (issue 12) see a room, not one client.
+CLIENT_PREFIX = "piab-bench-proxy-client"
 NETWORK = "piab-bench-proxy"
 LINK_PORT = 18711
 PROXY_CACHE = "/var/cache/nginx/pypi-in-a-box-proxy"
@@ -144,12 +146,15 @@ def lay_out_mirror(wheels: Path) -> None:
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
 
-        for project, dists in load_dists(wheels).items():
-            add(f"simple/{project}/index.html", project_html(project, dists))
-            add(f"simple/{project}/index.json", project_json(project, dists))
-            for dist in dists:
-                add(f"files/{project}/{dist.filename}", dist.path.read_bytes())
-                add(f"files/{project}/{dist.filename}.metadata", dist.metadata)
+        # The test upstream's pages: relative links to ../../files/<project>/<file>.
+        index = LocalIndex(wheels)
+        for project, filenames in index.projects().items():
+            add(f"simple/{project}/index.html", index.render_html(project))
+            add(f"simple/{project}/index.json", index.render_json(project))
+            for filename in filenames:
+                add(f"files/{project}/{filename}", (wheels / filename).read_bytes())
+                if index.offers_metadata(filename):
+                    add(f"files/{project}/{filename}.metadata", index.core_metadata(filename))
     subprocess.run(["docker", "exec", "-i", BOX, "bash", "-c",
                     f"mkdir -p {MIRROR_OFF} && tar -C {MIRROR_OFF} -x"],
                    input=buf.getvalue(), check=True, timeout=600, capture_output=True)
@@ -184,15 +189,28 @@ class Room:
     cpu_per_install: float = 0.0
 
 
+def client_names(count: int) -> list[str]:
+    return [f"{CLIENT_PREFIX}-{i:02d}" for i in range(count)]
+
+
+def start_clients(count: int, image: str, uv: str) -> None:
+    for name in client_names(count):
+        run(["docker", "run", "-d", "--name", name, "--network", NETWORK,
+             "-v", f"{uv}:/usr/local/bin/uv:ro", "-v", f"{REPO / 'benchmarks'}:/bench:ro",
+             image, "sleep", "infinity"])
+
+
 def client_commands(room: Room, index: str, files: list[str]) -> list[list[str]]:
-    """One command per laptop; uv's venvs are made first, outside the timed part."""
+    """One `docker exec` per laptop; uv's venvs are made first, outside the timed part."""
+    names = client_names(room.clients)
     if room.tool == "fetch":
-        return [["python3", "/bench/room_client.py", index, *files]] * room.clients
-    venvs = [f"/tmp/room-{i}" for i in range(room.clients)]
-    dexec(CLIENT, "rm -rf /tmp/room-* && " + " && ".join(
-        f"uv venv -q --python /usr/bin/python3 {v}" for v in venvs))
-    return [["env", "UV_NO_CACHE=1", "UV_PYTHON_DOWNLOADS=never", "uv", "pip", "install", "-q",
-             "--python", f"{v}/bin/python", "--index-url", index, *PROJECTS] for v in venvs]
+        return [["docker", "exec", name, "python3", "/bench/room_client.py", index, *files]
+                for name in names]
+    for name in names:
+        dexec(name, "rm -rf /tmp/room && uv venv -q --python /usr/bin/python3 /tmp/room")
+    return [["docker", "exec", name, "env", "UV_NO_CACHE=1", "UV_PYTHON_DOWNLOADS=never", "uv",
+             "pip", "install", "-q", "--python", "/tmp/room/bin/python", "--index-url", index,
+             *PROJECTS] for name in names]
 
 
 def run_room(room: Room, index: str, files: list[str], upstream: Upstream, gw: str,
@@ -206,7 +224,7 @@ def run_room(room: Room, index: str, files: list[str], upstream: Upstream, gw: s
     cpu0, started = cpu_seconds(pids), time.monotonic()
     last_bytes, last_byte_at = 0, started
     try:
-        procs = [subprocess.Popen(["docker", "exec", CLIENT, *command], stdout=subprocess.PIPE,
+        procs = [subprocess.Popen(command, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for command in commands]
         deadline = started + opts.timeout
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
@@ -235,7 +253,9 @@ def run_room(room: Room, index: str, files: list[str], upstream: Upstream, gw: s
 
 
 def cleanup() -> None:
-    run(["docker", "rm", "-f", BOX, CLIENT], check=False)
+    listed = run(["docker", "ps", "-aq", "--filter", f"name=^{CLIENT_PREFIX}-"],
+                 check=False).stdout.split()
+    run(["docker", "rm", "-f", BOX, *listed], check=False)
     run(["docker", "network", "rm", NETWORK], check=False)
 
 
@@ -257,8 +277,9 @@ def main() -> int:
     wheels = fetch(CACHE / "bench-proxy", PROJECTS, [TARGETS[0]])
     files = sorted(p.name for p in wheels.glob("*.whl"))
     set_mb = sum((wheels / f).stat().st_size for f in files) / 1e6
+    # Bookworm: the set is for its Python 3.11, which the real installs below run.
     image = os.environ.get("PIAB_IMAGE") or run(
-        [str(REPO / "scripts" / "build-base-image.sh")]).stdout.strip()
+        [str(REPO / "scripts" / "build-base-image.sh"), "bookworm"]).stdout.strip()
     uv = shutil.which("uv") or str(REPO / ".venv" / "bin" / "uv")
     cleanup()
     run(["docker", "network", "create", NETWORK])
@@ -271,9 +292,7 @@ def main() -> int:
         direct_index = f"http://{gw}:{LINK_PORT}/simple/"
         run(docker_run_args(BOX, "pi-box", NETWORK, image))
         wait_for_systemd(BOX)
-        run(["docker", "run", "-d", "--name", CLIENT, "--network", NETWORK,
-             "-v", f"{uv}:/usr/local/bin/uv:ro", "-v", f"{REPO / 'benchmarks'}:/bench:ro",
-             image, "sleep", "infinity"])
+        start_clients(max([*rooms, CPU_ROOM]), image, uv)
         with tempfile.TemporaryDirectory(prefix="piab-bench-proxy-") as work:
             provision(Path(work), direct_index)
         lay_out_mirror(wheels)
