@@ -3,8 +3,14 @@ one box while one attendee misbehaves.
 
 Each attendee is a container of its own on the box's network (its own address, as a laptop on
 the Wi-Fi has), doing a cold `pip install` or `uv pip install` (every other one) of the
-workshop set into a fresh virtualenv, all started together; the install time of each is timed
-from the start. The misbehaving attendee is two more containers, each held to ATTACKER_CPUS of
+workshop set into a fresh virtualenv on a tmpfs of its own (a laptop's own disk), all started
+together; the install time of each is timed from the common start to its own end. A room's
+laptops have CPUs of their own, so by default the clients run on CPUs of their own here too
+(`cpu_split`: three quarters of this machine's, one of two here) and the servers and the
+attacker share the rest, where the attacker's load lands on the server (--no-pin: everything
+shares every CPU, and the room then times the contention between its own clients). The CPU
+seconds of each party (the server's processes, the pip clients, the uv clients, the attacker)
+are printed for each run. The misbehaving attendee is two more containers, each held to ATTACKER_CPUS of
 this machine's CPUs: one holds HALF_OPEN connections whose request header never ends (a header
 line every 5 s; a connection the server drops is opened again), the other floods index pages
 with random query strings (known projects, unknown ones, /simple/) and anonymous 100 MB uploads
@@ -167,19 +173,30 @@ class Room:
     image: str
     network: str
     uv: str
+    # CPUs for `docker run --cpuset-cpus`: the clients' and the attacker's ("" = unpinned).
+    client_cpus: str = ""
+    attacker_cpus: str = ""
     clients: list[str] = field(default_factory=list)
     attackers: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
 
     def start(self, count: int, prefix: str) -> None:
         self.clients = [f"{prefix}-{i:02d}" for i in range(count)]
         self.attackers = {"slowloris": f"{prefix}-slowloris", "flooder": f"{prefix}-flooder"}
         self.remove()
+        # Each laptop installs onto a disk of its own: here a tmpfs, not this machine's one disk
+        # shared by the whole room.
         for name in self.clients:
             docker("run", "-d", "--name", name, "--network", self.network,
-                   "-v", f"{self.uv}:/usr/local/bin/uv:ro", self.image, "sleep", "infinity")
+                   *pinned(self.client_cpus), "--tmpfs", "/tmp:rw,exec,size=2g",
+                   "-v", f"{self.uv}:/usr/local/bin/uv:ro",
+                   self.image, "sleep", "infinity")
         for name in self.attackers.values():
             docker("run", "-d", "--name", name, "--network", self.network,
-                   "--cpus", ATTACKER_CPUS, self.image, "sleep", "infinity")
+                   *pinned(self.attacker_cpus), "--cpus", ATTACKER_CPUS, self.image,
+                   "sleep", "infinity")
+        for name in [*self.clients, *self.attackers.values()]:
+            self.ids[name] = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
         # pip's virtualenvs are copied from one made here once (venv + ensurepip takes seconds).
         for _, result in parallel([(name, "python3 -m venv /tmp/template")
                                    for name in self.pip_clients()]):
@@ -189,28 +206,69 @@ class Room:
     def pip_clients(self) -> list[str]:
         return self.clients[::2]
 
+    def cpu(self, names: list[str]) -> float:
+        """CPU seconds the containers have used so far (their cgroups' counters)."""
+        return sum(container_cpu(self.ids[name]) for name in names)
+
     def remove(self) -> None:
         names = [*self.clients, *self.attackers.values()]
         if names:
             docker("rm", "-f", *names, check=False)
 
 
+def cpu_split() -> tuple[str, str]:
+    """(the server's and the attacker's CPUs, the clients' CPUs) as --cpuset-cpus lists: a
+    quarter of this machine's CPUs (at least one) for the server, the rest for the room."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError("pinning needs 2 CPUs at least: run with --no-pin")
+    server = max(1, len(cpus) // 4)
+    return (",".join(map(str, cpus[:server])), ",".join(map(str, cpus[server:])))
+
+
+def pinned(cpus: str) -> list[str]:
+    return ["--cpuset-cpus", cpus] if cpus else []
+
+
+def container_cpu(container_id: str) -> float:
+    """CPU seconds of a container's cgroup: cgroup v1 (cpuacct, docker's cgroupfs driver) or v2
+    (systemd or cgroupfs driver)."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
+               Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat")):
+        if v2.exists():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            return int(usage["usage_usec"]) / 1e6
+    raise RuntimeError(f"no CPU counter found for container {container_id[:12]}")
+
+
 def parallel(commands: list[tuple[str, str]], timeout: float = INSTALL_LIMIT
              ) -> list[tuple[float, subprocess.CompletedProcess]]:
-    """`docker exec` of each (container, script) at once; (seconds, result) of each."""
+    """`docker exec` of each (container, script) at once; (seconds, result) of each, the seconds
+    from the common start to that command's own end (a thread waits for each)."""
     started = time.monotonic()
-    procs = [subprocess.Popen(["docker", "exec", name, "bash", "-euo", "pipefail", "-c", script],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, script in commands]
-    results = []
-    for (name, script), proc in zip(commands, procs):
+    results: list = [None] * len(commands)
+
+    def wait(i: int, name: str, script: str, proc: subprocess.Popen) -> None:
         try:
             out, err = proc.communicate(timeout=max(1, timeout - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-        results.append((time.monotonic() - started,
-                        subprocess.CompletedProcess([name, script], proc.returncode, out, err)))
+        results[i] = (time.monotonic() - started,
+                      subprocess.CompletedProcess([name, script], proc.returncode, out, err))
+
+    procs = [subprocess.Popen(["docker", "exec", name, "bash", "-euo", "pipefail", "-c", script],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, script in commands]
+    waiters = [threading.Thread(target=wait, args=(i, *command, proc))
+               for i, (command, proc) in enumerate(zip(commands, procs))]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join()
     return results
 
 
@@ -276,10 +334,7 @@ def cpu_burner(room: Room) -> Iterator[dict]:
     """The flooder's container busy with nothing but its CPU share (the control run)."""
     name = room.attackers["flooder"]
     docker("exec", name, "rm", "-f", "/tmp/stop")
-    proc = subprocess.Popen(["docker", "exec", "-i", name, "python3", "-"],
-                            stdin=subprocess.PIPE, text=True)
-    proc.stdin.write(BURN)
-    proc.stdin.close()
+    proc = subprocess.Popen(["docker", "exec", name, "python3", "-c", BURN])
     try:
         yield {}
     finally:
@@ -297,19 +352,16 @@ def attacker(room: Room, port: int, projects: list[str]) -> Iterator[dict]:
     for name in room.attackers.values():
         docker("exec", name, "rm", "-f", "/tmp/stop")
     slow = subprocess.Popen(
-        ["docker", "exec", "-i", room.attackers["slowloris"], "python3", "-", "pi-box",
+        ["docker", "exec", room.attackers["slowloris"], "python3", "-c", SLOWLORIS, "pi-box",
          str(port), str(HALF_OPEN)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    slow.stdin.write(SLOWLORIS)
-    slow.stdin.close()
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready, _, _ = select.select([slow.stdout], [], [], 120)
     figures["ready"] = slow.stdout.readline().strip() if ready else "not all held in 120 s"
     flood = subprocess.Popen(
-        ["docker", "exec", "-i", room.attackers["flooder"], "python3", "-", "pi-box", str(port),
-         str(FLOOD_GETTERS), str(FLOOD_UPLOADERS), str(UPLOAD_BYTES), ",".join(projects)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    flood.stdin.write(FLOOD)
-    flood.stdin.close()
+        ["docker", "exec", room.attackers["flooder"], "python3", "-c", FLOOD, "pi-box",
+         str(port), str(FLOOD_GETTERS), str(FLOOD_UPLOADERS), str(UPLOAD_BYTES),
+         ",".join(projects)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2)  # the flood is under way before the room starts
     try:
         yield figures
@@ -318,11 +370,15 @@ def attacker(room: Room, port: int, projects: list[str]) -> Iterator[dict]:
             docker("exec", name, "touch", "/tmp/stop", check=False)
         for key, proc in (("slowloris", slow), ("flooder", flood)):
             try:
-                out, _ = proc.communicate(timeout=120)
-                figures[key] = json.loads(out.strip().splitlines()[-1])
-            except (subprocess.TimeoutExpired, ValueError, IndexError):
+                out, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                figures[key] = {"error": (proc.stderr.read() if proc.stderr else "")[-300:]}
+                out, err = proc.communicate()
+                err = f"still running 120 s after the stop. {err}"
+            try:
+                figures[key] = json.loads(out.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                figures[key] = {"error": f"exit {proc.returncode}: {(err or out)[-300:]}"}
 
 
 VARIANTS = ("calm", "control", "attacked")
@@ -338,6 +394,9 @@ class RoomRun:
     held_on_disk: int = 0
     growth: dict[str, int] = field(default_factory=dict)
     attack: dict = field(default_factory=dict)
+    # CPU seconds used while the room installed: the server's processes, the pip and the uv
+    # clients' containers and the attacker's.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def median(self, tool: str | None = None) -> float:
         times = [t for t, k in zip(self.times, self.tools) if tool in (None, k)]
@@ -352,23 +411,32 @@ def sizes(dexec: Callable) -> dict[str, int]:
 
 
 def room_run(room: Room, server: str, port: int, projects: list[str], variant: str,
-             dexec: Callable, pids: Callable[[], list[int]]) -> RoomRun:
+             dexec: Callable, pids: Callable[[], list[int]],
+             cpu_seconds: Callable[[list[int]], float]) -> RoomRun:
     prepare, install = install_commands(room, port, projects)
     for _, result in parallel(prepare):
         if result.returncode != 0:
             raise RuntimeError(f"preparing {result.args[0]}: {result.stderr[-500:]}")
     before = sizes(dexec)
+    server_pids = pids()
+    uv_clients = [name for name in room.clients if name not in room.pip_clients()]
+    parties = {"server": lambda: cpu_seconds(server_pids),
+               "pip clients": lambda: room.cpu(room.pip_clients()),
+               "uv clients": lambda: room.cpu(uv_clients),
+               "attacker": lambda: room.cpu(list(room.attackers.values()))}
     with contextlib.ExitStack() as stack:
         attack = (stack.enter_context(attacker(room, port, projects)) if variant == "attacked"
                   else stack.enter_context(cpu_burner(room)) if variant == "control" else {})
         watch = stack.enter_context(DiskWatch(pids))
+        cpu_before = {party: read() for party, read in parties.items()}
         results = parallel(install)
+        cpu = {party: read() - cpu_before[party] for party, read in parties.items()}
     growth = {key: value - before.get(key, 0) for key, value in sizes(dexec).items()}
     tools = ["pip" if name in room.pip_clients() else "uv" for name in room.clients]
     failures = [f"{result.args[0]}: {(result.stderr or result.stdout).strip()[-300:]}"
                 for _, result in results if result.returncode != 0]
     return RoomRun(server, variant, [seconds for seconds, _ in results], failures, tools,
-                   watch.peak, growth, attack)
+                   watch.peak, growth, attack, cpu)
 
 
 def group_median(group: list[RoomRun], tool: str | None = None) -> float:
@@ -382,7 +450,7 @@ def attack_figure(runs: list[RoomRun], who: str, key: str) -> float:
 
 
 def report(runs: list[RoomRun], clients: int, projects: list[str], rounds: int,
-           labels: dict[str, str]) -> bool:
+           labels: dict[str, str], room: Room) -> bool:
     """Prints the figures; True when the box meets every goal of issue 12."""
     print()
     print(f"Room benchmark (issue 12): {clients} clients at once, each a cold install of "
@@ -391,6 +459,10 @@ def report(runs: list[RoomRun], clients: int, projects: list[str], rounds: int,
           f"random query strings with {FLOOD_UPLOADERS} loops of anonymous "
           f"{UPLOAD_BYTES >> 20} MB uploads; {ATTACKER_CPUS} CPU each. Control: the room while "
           "the flooder's container only burns its CPU share.")
+    print(f"CPUs: the clients on {room.client_cpus}, the servers and the attacker on "
+          f"{room.attacker_cpus} (laptops have CPUs of their own; the attacker's load lands on "
+          "the server's)." if room.client_cpus else
+          "CPUs: unpinned, the servers, the clients and the attacker share every CPU.")
     head = (f"{'server':<24}{'calm s':>8}{'control s':>11}{'attacked s':>12}"
             f"{'att/calm':>10}{'att/ctrl':>10}{'pip/uv att/calm':>17}{'failed':>8}"
             f"{'half-open':>11}{'flood req/s':>13}{'on disk MB':>12}")

@@ -171,11 +171,11 @@ def roles_present() -> dict[str, bool]:
             for r in ("nginx_cache", "pypiserver")}
 
 
-def start_box(image: str) -> None:
+def start_box(image: str, *extra: str) -> None:
     run(["docker", "rm", "-f", BOX, CLIENT], check=False)
     if run(["docker", "network", "inspect", NETWORK], check=False).returncode != 0:
         run(["docker", "network", "create", NETWORK])
-    run(docker_run_args(BOX, "pi-box", NETWORK, image))
+    run(docker_run_args(BOX, "pi-box", NETWORK, image, *extra))
     wait_for_systemd(BOX)
 
 
@@ -425,6 +425,8 @@ def main() -> int:
                         help="the room under load instead (issue 12; benchmarks/room.py)")
     parser.add_argument("--clients", type=int, default=40, help="room: clients at once")
     parser.add_argument("--room-rounds", type=int, default=2, help="room: interleaved rounds")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="room: the server, the attacker and the clients share every CPU")
     opts = parser.parse_args()
     if opts.room:
         return room_main(opts)
@@ -558,7 +560,8 @@ def room_main(opts: argparse.Namespace) -> int:
                 timeout=900).stdout.strip()
     uv = shutil.which("uv") or str(REPO / ".venv" / "bin" / "uv")
     labels = {"box": "box", "static": "static nginx (Debian)"}
-    crowd = room.Room(image, NETWORK, uv)
+    server_cpus, client_cpus = room.cpu_split() if opts.pin else ("", "")
+    crowd = room.Room(image, NETWORK, uv, client_cpus, server_cpus)
     runs: list[room.RoomRun] = []
     with tempfile.TemporaryDirectory(prefix="piab-bench-room-") as tmp:
         work = Path(tmp)
@@ -566,12 +569,14 @@ def room_main(opts: argparse.Namespace) -> int:
         for wheel in wheels.glob("*.whl"):
             shutil.copy2(wheel, work / "staging" / "packages" / wheel.name)
         try:
-            if opts.reuse and run(["docker", "container", "inspect", BOX],
-                                  check=False).returncode == 0:
+            kept = run(["docker", "container", "inspect", "-f", "{{.HostConfig.CpusetCpus}}",
+                        BOX], check=False)
+            if opts.reuse and kept.returncode == 0 and kept.stdout.strip() == server_cpus:
                 log(f"reusing {BOX}")
             else:
-                log(f"starting {BOX} from {image}")
-                start_box(image)
+                log(f"starting {BOX} from {image}"
+                    + (f", CPUs {server_cpus} (the room's: {client_cpus})" if opts.pin else ""))
+                start_box(image, *room.pinned(server_cpus))
                 provision(work, wheels, roles_present())
             # Debian's nginx.conf: 768 connections per worker.
             start_static(work / "staging", worker_connections=768)
@@ -582,17 +587,19 @@ def room_main(opts: argparse.Namespace) -> int:
                     for variant in room.VARIANTS:
                         result = room.room_run(
                             crowd, server, PORTS[server], SERVING_PROJECTS, variant, dexec,
-                            lambda server=server: server_pids()[server])
+                            lambda server=server: server_pids()[server], cpu_seconds)
                         runs.append(result)
                         log(f"round {rnd + 1} {server} {variant}: median "
                             f"{result.median():.1f} s, {len(result.failures)} failed"
+                            + ", CPU s " + ", ".join(f"{party} {seconds:.1f}" for party, seconds
+                                                     in result.cpu.items())
                             + (f", {result.attack}" if result.attack else ""))
         finally:
             crowd.remove()
             if not opts.keep:
                 run(["docker", "rm", "-f", BOX], check=False)
                 run(["docker", "network", "rm", NETWORK], check=False)
-    met = room.report(runs, opts.clients, SERVING_PROJECTS, opts.room_rounds, labels)
+    met = room.report(runs, opts.clients, SERVING_PROJECTS, opts.room_rounds, labels, crowd)
     return 0 if met else 1
 
 
