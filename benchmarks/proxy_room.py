@@ -194,8 +194,10 @@ def client_names(count: int) -> list[str]:
 
 
 def start_clients(count: int, image: str, uv: str) -> None:
+    # The real installs go to a tmpfs per laptop, a disk of its own, not this machine's one disk.
     for name in client_names(count):
         run(["docker", "run", "-d", "--name", name, "--network", NETWORK,
+             "--tmpfs", "/tmp:rw,exec,size=2g",
              "-v", f"{uv}:/usr/local/bin/uv:ro", "-v", f"{REPO / 'benchmarks'}:/bench:ro",
              image, "sleep", "infinity"])
 

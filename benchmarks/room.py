@@ -2,24 +2,23 @@
 one box while one attendee misbehaves.
 
 Each attendee is a container of its own on the box's network (its own address, as a laptop on
-the Wi-Fi has), doing a cold `pip install` or `uv pip install` (every other one) of the
-workshop set into a fresh virtualenv on a tmpfs of its own (a laptop's own disk), all started
-together; the install time of each is timed from the common start to its own end. A room's
-laptops have CPUs of their own, so by default the clients run on CPUs of their own here too
-(`cpu_split`: three quarters of this machine's, one of two here) and the servers and the
-attacker share the rest, where the attacker's load lands on the server (--no-pin: everything
-shares every CPU, and the room then times the contention between its own clients). The CPU
-seconds of each party (the server's processes, the pip clients, the uv clients, the attacker)
-are printed for each run. The misbehaving attendee is two more containers, each held to ATTACKER_CPUS of
-this machine's CPUs: one holds HALF_OPEN connections whose request header never ends (a header
-line every 5 s; a connection the server drops is opened again), the other floods index pages
-with random query strings (known projects, unknown ones, /simple/) and anonymous 100 MB uploads
-to `/`. The same room runs without them ("calm"), and with the flooder's container only burning
-its CPU share ("control"): on a real Wi-Fi the attacker's laptop has CPUs of its own, here the
-box, the clients and the attacker share this machine's, so attacked / control is what the
-attack costs the room through the server, attacked / calm what the issue asks. All of it
-against the box and against a plain static nginx with Debian's default settings serving the
-same files.
+the Wi-Fi has), doing a cold `pip install` or `uv pip install` (every other one) of the workshop
+set into a fresh virtualenv on a tmpfs of its own (a laptop's own disk), all started together;
+the install time of each is timed from the common start to its own end. A room's laptops have
+CPUs of their own, so by default the clients run on CPUs of their own here too (`cpu_split`:
+three quarters of this machine's, one of two here) and the servers and the attacker share the
+rest, where the attacker's load lands on the server (--no-pin: everything shares every CPU, and
+the room then times the contention between its own clients). The CPU seconds of each party (the
+server's processes, the pip clients, the uv clients, the attacker) are printed for each run. The
+misbehaving attendee is two more containers, each held to ATTACKER_CPUS of this machine's CPUs:
+one holds HALF_OPEN connections whose request header never ends (a header line every 5 s; a
+connection the server drops is opened again), the other floods index pages with random query
+strings (known projects, unknown ones, /simple/) and anonymous 100 MB uploads to `/`. The same
+room runs without them ("calm"), and with the flooder's container only burning its CPU share
+("control"): on a real Wi-Fi the attacker's laptop has CPUs of its own, here it shares the
+server's (and unpinned, everyone's), so attacked / control is what the attack costs the room
+through the server, attacked / calm what the issue asks. All of it against the box and
+against a plain static nginx with Debian's default settings serving the same files.
 
 What the server keeps on disk for requests is read from the host, which sees every process:
 nginx deletes its temporary files as it creates them (so `du` never shows them), and so do
