@@ -4,21 +4,26 @@ one box while one attendee misbehaves.
 Each attendee is a container of its own on the box's network (its own address, as a laptop on
 the Wi-Fi has), doing a cold `pip install` or `uv pip install` (every other one) of the workshop
 set into a fresh virtualenv on a tmpfs of its own (a laptop's own disk), all started together;
-the install time of each is timed from the common start to its own end. A room's laptops have
-CPUs of their own, so by default the clients run on CPUs of their own here too (`cpu_split`:
-three quarters of this machine's, one of two here) and the servers and the attacker share the
-rest, where the attacker's load lands on the server (--no-pin: everything shares every CPU, and
-the room then times the contention between its own clients). The CPU seconds of each party (the
-server's processes, the pip clients, the uv clients, the attacker) are printed for each run. The
-misbehaving attendee is two more containers, each held to ATTACKER_CPUS of this machine's CPUs:
-one holds HALF_OPEN connections whose request header never ends (a header line every 5 s; a
-connection the server drops is opened again), the other floods index pages with random query
+the install time of each is timed from the common start to its own end.
+
+By default the clients and the servers are kept off each other's CPUs (`cpu_split`: the servers
+and the attacker get a quarter of this machine's CPUs, at least one, the clients the rest; here
+one each): a laptop's CPU is not the box's, and the attacker's load lands on the server's CPU,
+where it would hurt the room through the server. The clients still share theirs, so the room's
+times here are those of N installs on one core, not of N laptops (--no-pin: everything shares
+every CPU). The CPU seconds of each party (the server's processes, the pip clients, the uv
+clients, the attacker) are logged for each run and their medians reported. Each client's tmpfs
+holds its virtualenv (about 200 MB) until the next run: 40 clients take about 8 GB of RAM.
+
+The misbehaving attendee is two more containers, each held to ATTACKER_CPUS of this machine's
+CPUs: one holds HALF_OPEN connections whose request header never ends (a header line every 5 s;
+a connection the server drops is opened again), the other floods index pages with random query
 strings (known projects, unknown ones, /simple/) and anonymous 100 MB uploads to `/`. The same
 room runs without them ("calm"), and with the flooder's container only burning its CPU share
 ("control"): on a real Wi-Fi the attacker's laptop has CPUs of its own, here it shares the
 server's (and unpinned, everyone's), so attacked / control is what the attack costs the room
-through the server, attacked / calm what the issue asks. All of it against the box and
-against a plain static nginx with Debian's default settings serving the same files.
+through the server, attacked / calm what the issue asks. All of it against the box and against a
+plain static nginx with Debian's default settings serving the same files.
 
 What the server keeps on disk for requests is read from the host, which sees every process:
 nginx deletes its temporary files as it creates them (so `du` never shows them), and so do
@@ -177,7 +182,7 @@ class Room:
     attacker_cpus: str = ""
     clients: list[str] = field(default_factory=list)
     attackers: dict[str, str] = field(default_factory=dict)
-    ids: dict[str, str] = field(default_factory=dict)
+    counters: dict[str, Path] = field(default_factory=dict)
 
     def start(self, count: int, prefix: str) -> None:
         self.clients = [f"{prefix}-{i:02d}" for i in range(count)]
@@ -195,7 +200,8 @@ class Room:
                    *pinned(self.attacker_cpus), "--cpus", ATTACKER_CPUS, self.image,
                    "sleep", "infinity")
         for name in [*self.clients, *self.attackers.values()]:
-            self.ids[name] = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+            self.counters[name] = cpu_counter(
+                int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()))
         # pip's virtualenvs are copied from one made here once (venv + ensurepip takes seconds).
         for _, result in parallel([(name, "python3 -m venv /tmp/template")
                                    for name in self.pip_clients()]):
@@ -207,7 +213,7 @@ class Room:
 
     def cpu(self, names: list[str]) -> float:
         """CPU seconds the containers have used so far (their cgroups' counters)."""
-        return sum(container_cpu(self.ids[name]) for name in names)
+        return sum(read_cpu(self.counters[name]) for name in names)
 
     def remove(self) -> None:
         names = [*self.clients, *self.attackers.values()]
@@ -229,41 +235,54 @@ def pinned(cpus: str) -> list[str]:
     return ["--cpuset-cpus", cpus] if cpus else []
 
 
-def container_cpu(container_id: str) -> float:
-    """CPU seconds of a container's cgroup: cgroup v1 (cpuacct, docker's cgroupfs driver) or v2
-    (systemd or cgroupfs driver)."""
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
-               Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat")):
-        if v2.exists():
-            usage = dict(line.split() for line in v2.read_text().splitlines())
-            return int(usage["usage_usec"]) / 1e6
-    raise RuntimeError(f"no CPU counter found for container {container_id[:12]}")
+def cpu_counter(pid: int) -> Path:
+    """The CPU counter of the cgroup a container's first process is in, as the host sees it:
+    cgroup v1's cpuacct.usage or v2's cpu.stat, whatever the driver or the cgroup parent."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2
+            counter = Path(f"/sys/fs/cgroup{path}/cpu.stat")
+        elif "cpuacct" in controllers.split(","):
+            counter = Path(f"/sys/fs/cgroup/{controllers}{path}/cpuacct.usage")
+            if not counter.exists():
+                counter = Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage")
+        else:
+            continue
+        if counter.exists():
+            return counter
+    raise RuntimeError(f"no CPU counter found for the cgroup of process {pid}")
+
+
+def read_cpu(counter: Path) -> float:
+    """CPU seconds from a cgroup's counter (cpuacct.usage in ns, or cpu.stat's usage_usec)."""
+    if counter.name == "cpuacct.usage":
+        return int(counter.read_text()) / 1e9
+    usage = dict(line.split() for line in counter.read_text().splitlines())
+    return int(usage["usage_usec"]) / 1e6
 
 
 def parallel(commands: list[tuple[str, str]], timeout: float = INSTALL_LIMIT
              ) -> list[tuple[float, subprocess.CompletedProcess]]:
     """`docker exec` of each (container, script) at once; (seconds, result) of each, the seconds
-    from the common start to that command's own end (a thread waits for each)."""
+    from the common start to that command's own end (a thread waits for each). `timeout` runs
+    in the container: killing `docker exec` here would leave the command running there."""
     started = time.monotonic()
     results: list = [None] * len(commands)
 
-    def wait(i: int, name: str, script: str, proc: subprocess.Popen) -> None:
+    def wait(i: int, name: str, script: str) -> None:
         try:
-            out, err = proc.communicate(timeout=max(1, timeout - (time.monotonic() - started)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        results[i] = (time.monotonic() - started,
-                      subprocess.CompletedProcess([name, script], proc.returncode, out, err))
+            proc = subprocess.run(
+                ["docker", "exec", name, "timeout", "-k", "5", str(int(timeout)),
+                 "bash", "-euo", "pipefail", "-c", script],
+                capture_output=True, text=True, timeout=timeout + 60, check=False)
+            result = subprocess.CompletedProcess([name, script], proc.returncode, proc.stdout,
+                                                 proc.stderr)
+        except (OSError, subprocess.SubprocessError) as exc:
+            result = subprocess.CompletedProcess([name, script], -1, "", str(exc))
+        results[i] = (time.monotonic() - started, result)
 
-    procs = [subprocess.Popen(["docker", "exec", name, "bash", "-euo", "pipefail", "-c", script],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, script in commands]
-    waiters = [threading.Thread(target=wait, args=(i, *command, proc))
-               for i, (command, proc) in enumerate(zip(commands, procs))]
+    waiters = [threading.Thread(target=wait, args=(i, *command))
+               for i, command in enumerate(commands)]
     for waiter in waiters:
         waiter.start()
     for waiter in waiters:
@@ -321,6 +340,13 @@ class DiskWatch:
         self._thread.join(timeout=30)
 
 
+def kill_scripts(name: str, proc: subprocess.Popen) -> None:
+    """Ends a script run by `docker exec` in the container too (killing `docker exec` here
+    would leave it running there)."""
+    docker("exec", name, "pkill", "-9", "-f", "python3", check=False)
+    proc.kill()
+
+
 BURN = """
 import os
 while not os.path.exists("/tmp/stop"):
@@ -341,7 +367,7 @@ def cpu_burner(room: Room) -> Iterator[dict]:
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            kill_scripts(name, proc)
 
 
 @contextlib.contextmanager
@@ -368,16 +394,17 @@ def attacker(room: Room, port: int, projects: list[str]) -> Iterator[dict]:
         for name in room.attackers.values():
             docker("exec", name, "touch", "/tmp/stop", check=False)
         for key, proc in (("slowloris", slow), ("flooder", flood)):
+            late = ""
             try:
                 out, err = proc.communicate(timeout=120)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                kill_scripts(room.attackers[key], proc)
                 out, err = proc.communicate()
-                err = f"still running 120 s after the stop. {err}"
+                late = "still running 120 s after the stop; "
             try:
                 figures[key] = json.loads(out.strip().splitlines()[-1])
             except (ValueError, IndexError):
-                figures[key] = {"error": f"exit {proc.returncode}: {(err or out)[-300:]}"}
+                figures[key] = {"error": f"{late}exit {proc.returncode}: {(err or out)[-300:]}"}
 
 
 VARIANTS = ("calm", "control", "attacked")
@@ -484,6 +511,11 @@ def report(runs: list[RoomRun], clients: int, projects: list[str], rounds: int,
               f"{per_tool:>17}{failed:>8}"
               f"{attack_figure(hit, 'slowloris', 'held'):>11.0f}"
               f"{attack_figure(hit, 'flooder', 'pages_per_s'):>13.0f}{on_disk:>12.1f}")
+        print("  CPU s, median of the runs: " + "; ".join(
+            f"{variant} " + ", ".join(
+                f"{party} {statistics.median(run.cpu[party] for run in group[variant]):.1f}"
+                for party in group[variant][0].cpu)
+            for variant in VARIANTS if group[variant] and group[variant][0].cpu))
         for run in hit:
             flood = run.attack.get("flooder", {})
             print(f"  attacked: pages {flood.get('pages', {})}; uploads {flood.get('uploads', {})}"

@@ -574,6 +574,9 @@ def room_main(opts: argparse.Namespace) -> int:
             if opts.reuse and kept.returncode == 0 and kept.stdout.strip() == server_cpus:
                 log(f"reusing {BOX}")
             else:
+                if opts.reuse and kept.returncode == 0:
+                    log(f"not reusing {BOX}: its CPUs are {kept.stdout.strip() or 'all'}, this "
+                        f"run's server CPUs {server_cpus or 'all'}")
                 log(f"starting {BOX} from {image}"
                     + (f", CPUs {server_cpus} (the room's: {client_cpus})" if opts.pin else ""))
                 start_box(image, *room.pinned(server_cpus))
