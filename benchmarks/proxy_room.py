@@ -3,8 +3,8 @@ each laptop going to the upstream itself, over the same weak link (issue 11).
 
 Usage, from a checkout after `make venv`, with Docker (needs PyPI once, for the wheels):
 
-    .venv/bin/python benchmarks/proxy_room.py --quick   # rooms of 10; ~12 minutes
-    .venv/bin/python benchmarks/proxy_room.py           # rooms of 10 and 30; ~25 minutes
+    .venv/bin/python benchmarks/proxy_room.py --quick   # rooms of 10; ~7 minutes
+    .venv/bin/python benchmarks/proxy_room.py           # rooms of 10 and 30; ~16 minutes
 
 What it does:
 1. fetches the set once (numpy, pandas, requests and their dependencies for CPython 3.11 on
@@ -27,8 +27,8 @@ What it does:
    byte the upstream sent, and the bytes that crossed the link towards the clients; and the
    same room again once everything is cached: what this machine takes to deliver it at all;
 4. the same with real installs, as a check: one `uv pip install` direct, then 10 at once
-   through the box (fresh venvs, no cache), and 10 again once everything is cached, which is
-   the floor this machine's CPU sets for 10 real installs;
+   through the box (fresh venvs on a tmpfs per laptop, no cache), and 10 again once everything
+   is cached, which is the floor this machine's CPU sets for 10 real installs;
 5. server CPU per install on a cached hit, in interleaved rounds (median): a room of 10 served
    from the on-demand cache, then the same files laid out on the box as a static mirror (the
    mirror's pages and files/, which win over the cache) and the room again; CPU of the box's
