@@ -277,8 +277,8 @@ def parallel(commands: list[tuple[str, str]], timeout: float = INSTALL_LIMIT
                 capture_output=True, text=True, timeout=timeout + 60, check=False)
             result = subprocess.CompletedProcess([name, script], proc.returncode, proc.stdout,
                                                  proc.stderr)
-        except (OSError, subprocess.SubprocessError) as exc:
-            result = subprocess.CompletedProcess([name, script], -1, "", str(exc))
+        except Exception as exc:  # any failure is this client's, and reported as such
+            result = subprocess.CompletedProcess([name, script], -1, "", repr(exc))
         results[i] = (time.monotonic() - started, result)
 
     waiters = [threading.Thread(target=wait, args=(i, *command))

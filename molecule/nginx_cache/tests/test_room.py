@@ -268,6 +268,19 @@ def test_a_request_flood_from_one_client_is_cut_off(box, client, http, base):
         f"{written} lines logged for {served} requests served and {statuses[503]} refused")
 
 
+def test_what_the_box_refuses_itself_is_limited_too(box, client):
+    # A dot-file is answered 404 by the site itself; such answers come after the per-client
+    # limits, so a flood of them is cut off like any other and not logged line by line.
+    logged = access_log_lines(box)
+    statuses = flood(client, "/.state/piab-flood", total=3000)
+    print(statuses)
+    assert statuses.get(503, 0) > 0, f"3000 refusals were answered at once: {statuses}"
+    assert set(statuses) <= {404, 503}, statuses
+    written = access_log_lines(box) - logged
+    assert written <= statuses.get(404, 0) + 20, (
+        f"{written} lines logged for {statuses.get(404, 0)} answered and {statuses[503]} refused")
+
+
 # --- 3. index pages: no client makes pypiserver scan on demand -----------------------------------
 
 def cache_status(http, url: str, **kwargs) -> str:
