@@ -211,6 +211,9 @@ class Room:
     def pip_clients(self) -> list[str]:
         return self.clients[::2]
 
+    def uv_clients(self) -> list[str]:
+        return self.clients[1::2]
+
     def cpu(self, names: list[str]) -> float:
         """CPU seconds the containers have used so far (their cgroups' counters)."""
         return sum(read_cpu(self.counters[name]) for name in names)
@@ -445,10 +448,9 @@ def room_run(room: Room, server: str, port: int, projects: list[str], variant: s
             raise RuntimeError(f"preparing {result.args[0]}: {result.stderr[-500:]}")
     before = sizes(dexec)
     server_pids = pids()
-    uv_clients = [name for name in room.clients if name not in room.pip_clients()]
     parties = {"server": lambda: cpu_seconds(server_pids),
                "pip clients": lambda: room.cpu(room.pip_clients()),
-               "uv clients": lambda: room.cpu(uv_clients),
+               "uv clients": lambda: room.cpu(room.uv_clients()),
                "attacker": lambda: room.cpu(list(room.attackers.values()))}
     with contextlib.ExitStack() as stack:
         attack = (stack.enter_context(attacker(room, port, projects)) if variant == "attacked"

@@ -251,10 +251,16 @@ def access_log_lines(box) -> int:
     return int(box.check_output("cat /var/log/nginx/access.log* 2>/dev/null | wc -l"))
 
 
-def test_a_request_flood_from_one_client_is_cut_off(box, client, http, base):
+def logged_flood(box, client, path: str, total: int) -> tuple[dict[int, int], int]:
+    """flood(), and how many lines the box's access log grew by meanwhile."""
     logged = access_log_lines(box)
-    statuses = flood(client, "/simple/flask/", total=3000)
+    statuses = flood(client, path, total)
     print(statuses)
+    return statuses, access_log_lines(box) - logged
+
+
+def test_a_request_flood_from_one_client_is_cut_off(box, client, http, base):
+    statuses, written = logged_flood(box, client, "/simple/flask/", total=3000)
     assert statuses.get(503, 0) > 0, f"one client was served 3000 requests at once: {statuses}"
     # A uv install of a workshop's set asks a few hundred pages and files at once. (Docker may
     # give this client the address of the previous one, whose requests still count a little.)
@@ -262,7 +268,6 @@ def test_a_request_flood_from_one_client_is_cut_off(box, client, http, base):
     assert http.get(f"{base}/simple/flask/").status_code == 200
     # What the limits refused is not written to the SD card, one line each (the rest of the
     # room, the controller here, may log a few lines meanwhile).
-    written = access_log_lines(box) - logged
     served = sum(count for status, count in statuses.items() if status != 503)
     assert written <= served + 20, (
         f"{written} lines logged for {served} requests served and {statuses[503]} refused")
@@ -271,12 +276,9 @@ def test_a_request_flood_from_one_client_is_cut_off(box, client, http, base):
 def test_what_the_box_refuses_itself_is_limited_too(box, client):
     # A dot-file is answered 404 by the site itself; such answers come after the per-client
     # limits, so a flood of them is cut off like any other and not logged line by line.
-    logged = access_log_lines(box)
-    statuses = flood(client, "/.state/piab-flood", total=3000)
-    print(statuses)
+    statuses, written = logged_flood(box, client, "/.state/piab-flood", total=3000)
     assert statuses.get(503, 0) > 0, f"3000 refusals were answered at once: {statuses}"
     assert set(statuses) <= {404, 503}, statuses
-    written = access_log_lines(box) - logged
     assert written <= statuses.get(404, 0) + 20, (
         f"{written} lines logged for {statuses.get(404, 0)} answered and {statuses[503]} refused")
 
